@@ -1,0 +1,32 @@
+# Every target that needs the environment depends on .venv/.stamp, which is rebuilt
+# when pyproject.toml changes (stale) or when .venv is missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.stamp
+
+.PHONY: demo test lab lint services clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+services:
+	@scripts/services.sh
+
+demo: $(STAMP) services
+	$(BIN)/opsbook demo
+
+test: $(STAMP) services
+	$(BIN)/python -m pytest
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=.
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) runs .opsbook

@@ -1,0 +1,108 @@
+"""Find or start the sandbox for a params file that has a `sandbox:` section.
+
+Order: the sandbox already exported into this process (the runner did it), then one
+kept running by `opsbook sandbox up` (its state file), else a new one in-process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from opsbook.errors import OpsbookError
+from opsbook.params import Params, project_root
+from opsbook.sandbox.core import Sandbox
+
+SANDBOX_ENV_MARK = "OPSBOOK_SANDBOX_ENV"
+_IN_PROCESS: dict[str, Sandbox] = {}
+
+
+def state_file(env: str) -> Path:
+    return project_root() / ".opsbook" / f"sandbox-{env}.json"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def running_daemon(env: str) -> dict | None:
+    """The state of a sandbox kept by `opsbook sandbox up`, if it is alive."""
+    path = state_file(env)
+    if not path.is_file():
+        return None
+    state = json.loads(path.read_text())
+    if not _alive(state["pid"]):
+        path.unlink(missing_ok=True)
+        return None
+    return state
+
+
+def start_in_process(params: Params) -> Sandbox:
+    """Start a sandbox in this process, export its env, stop it when the process exits."""
+    sandbox = Sandbox(params)
+    env = sandbox.start()
+    env[SANDBOX_ENV_MARK] = params.env
+    os.environ.update(env)
+    _IN_PROCESS[params.env] = sandbox
+    atexit.register(sandbox.stop)
+    return sandbox
+
+
+def ensure_reachable(params: Params) -> dict[str, str]:
+    """Make sure a sandbox env's emulators answer; a no-op for real environments."""
+    if params.sandbox is None:
+        return {}
+    if os.environ.get(SANDBOX_ENV_MARK) == params.env:
+        return {}
+    state = running_daemon(params.env)
+    if state is not None:
+        os.environ.update(state["env"])
+        return state["env"]
+    return start_in_process(params).env
+
+
+def up(params: Params, wait_seconds: float = 120) -> dict:
+    """Start a sandbox in a background process that outlives this command."""
+    state = running_daemon(params.env)
+    if state is not None:
+        return state
+    path = state_file(params.env)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log = path.with_suffix(".log")
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "opsbook.sandbox.daemon", params.source, str(path)],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise OpsbookError(f"the sandbox failed to start; its log says:\n{log.read_text()[-2000:]}")
+        if path.is_file():
+            return json.loads(path.read_text())
+        time.sleep(0.2)
+    proc.terminate()
+    raise OpsbookError(f"the sandbox did not start within {wait_seconds:.0f}s; see {log}")
+
+
+def down(env: str) -> bool:
+    state = running_daemon(env)
+    if state is None:
+        return False
+    os.kill(state["pid"], signal.SIGTERM)
+    for _ in range(100):
+        if not _alive(state["pid"]):
+            break
+        time.sleep(0.1)
+    state_file(env).unlink(missing_ok=True)
+    return True

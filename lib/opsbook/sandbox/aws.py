@@ -1,0 +1,38 @@
+"""AWS in the sandbox: moto in server mode on loopback, seeded with the estate."""
+
+from __future__ import annotations
+
+import os
+
+from opsbook.sandbox.core import SandboxContext, free_port, register
+
+
+@register("aws")
+class MotoService:
+    """moto's server in a thread of this process, reached through AWS_ENDPOINT_URL."""
+
+    name = "aws"
+
+    def __init__(self) -> None:
+        self.server = None
+
+    def start(self, ctx: SandboxContext) -> dict[str, str]:
+        from moto.server import ThreadedMotoServer
+
+        # moto reads these in the server's process: certificates issue at once, and
+        # RDS/EC2 waiters need no real time to pass.
+        os.environ.setdefault("MOTO_ACM_VALIDATION_WAIT", "0")
+        port = free_port()
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self.server.start()
+        endpoint = f"http://127.0.0.1:{port}"
+        env = {"AWS_ENDPOINT_URL": endpoint}
+        from opsbook.sandbox.aws_seed import seed_estate
+
+        seed_estate(ctx.params, {**ctx.env, **env}, ctx.facts)
+        return env
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None

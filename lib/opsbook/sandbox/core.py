@@ -1,0 +1,135 @@
+"""The sandbox: a local twin of the estate, assembled from a registry of services.
+
+Each service (moto for AWS, the Kubernetes API emulator, ...) starts on loopback and
+returns the environment variables through which the real clients reach it
+(`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`, `KUBECONFIG`, ...). Library code
+never asks whether it runs in the sandbox: it only reads those standard variables.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from opsbook.params import Params
+
+# Credentials the sandbox hands to boto3: moto accepts any, real AWS none of these.
+SANDBOX_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "sandbox",
+    "AWS_SECRET_ACCESS_KEY": "sandbox",
+    "AWS_SESSION_TOKEN": "sandbox",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class SandboxContext:
+    """What a starting service can use: the params, a state folder, and the env so far."""
+
+    params: Params
+    state_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    # facts one service's seed hands to the next (e.g. EBS volume ids for the PVs)
+    facts: dict[str, object] = field(default_factory=dict)
+
+
+class SandboxService(Protocol):
+    name: str
+
+    def start(self, ctx: SandboxContext) -> dict[str, str]:
+        """Start, seed, and return the env vars that point real clients at this service."""
+
+    def stop(self) -> None: ...
+
+
+ServiceFactory = Callable[[], SandboxService]
+_REGISTRY: list[tuple[str, ServiceFactory]] = []
+
+
+def register(name: str) -> Callable[[ServiceFactory], ServiceFactory]:
+    """Add a service to the sandbox; services start in registration order."""
+
+    def decorator(factory: ServiceFactory) -> ServiceFactory:
+        _REGISTRY[:] = [(n, f) for n, f in _REGISTRY if n != name]
+        _REGISTRY.append((name, factory))
+        return factory
+
+    return decorator
+
+
+def registered() -> list[str]:
+    _load_services()
+    return [name for name, _ in _REGISTRY]
+
+
+def _load_services() -> None:
+    # Importing the modules registers their services (order of import = start order).
+    from opsbook.sandbox import services  # noqa: F401
+
+
+class Sandbox:
+    """The running twin. `start()` returns the env; `stop()` stops every service."""
+
+    def __init__(self, params: Params, state_dir: Path | None = None) -> None:
+        self.params = params
+        self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix="opsbook-sandbox-"))
+        self.env: dict[str, str] = {}
+        self.services: list[SandboxService] = []
+        self.started_at: float | None = None
+        self.timings: dict[str, float] = {}
+
+    def start(self) -> dict[str, str]:
+        _load_services()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        ctx = SandboxContext(params=self.params, state_dir=self.state_dir, env=dict(SANDBOX_CREDENTIALS))
+        ctx.env["AWS_DEFAULT_REGION"] = self.params.region
+        t0 = time.monotonic()
+        try:
+            for name, factory in _REGISTRY:
+                begun = time.monotonic()
+                service = factory()
+                self.services.append(service)
+                ctx.env.update(service.start(ctx))
+                self.timings[name] = time.monotonic() - begun
+        except BaseException:
+            self.stop()
+            raise
+        self.started_at = time.time()
+        self.timings["total"] = time.monotonic() - t0
+        self.env = ctx.env
+        return self.env
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            try:
+                service.stop()
+            except Exception:  # noqa: BLE001 - stopping must reach every service
+                pass
+        self.services.clear()
+
+
+@contextmanager
+def exported(env: dict[str, str]) -> Iterator[None]:
+    """Set env vars for the duration (kernels started inside inherit them)."""
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -1,0 +1,77 @@
+"""Shared fixtures: one sandbox for the whole test session, and the local servers.
+
+The sandbox's env (AWS_ENDPOINT_URL, KUBECONFIG, ...) is exported into os.environ, so
+papermill kernels and CLI subprocesses started by tests reach the same sandbox.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from opsbook.clients import Env
+from opsbook.params import Params, load_params
+
+ROOT = Path(__file__).resolve().parents[1]
+REQUIRE_SERVICES = os.environ.get("OPSBOOK_REQUIRE_SERVICES") == "1"
+
+
+def _reachable(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def need_service(name: str, port: int) -> None:
+    """Fail (in CI) or skip (on a laptop) when a local server a test needs is down."""
+    if _reachable(port):
+        return
+    message = f"{name} is not answering on 127.0.0.1:{port}; run scripts/services.sh"
+    if REQUIRE_SERVICES:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def mariadb() -> dict:
+    need_service("MariaDB", 3306)
+    return {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
+
+
+@pytest.fixture(scope="session")
+def rabbitmq() -> dict:
+    need_service("RabbitMQ", 5672)
+    need_service("RabbitMQ management API", 15672)
+    return {"host": "127.0.0.1", "port": 5672, "management": "http://127.0.0.1:15672", "user": "guest", "password": "guest"}
+
+
+@pytest.fixture(scope="session")
+def sandbox_params() -> Params:
+    return load_params("sandbox")
+
+
+@pytest.fixture(scope="session")
+def sandbox(sandbox_params: Params, mariadb: dict, rabbitmq: dict):
+    """The sandbox twin, started once for the session and exported into os.environ."""
+    from opsbook.sandbox.attach import SANDBOX_ENV_MARK, start_in_process
+
+    if os.environ.get(SANDBOX_ENV_MARK) == sandbox_params.env:
+        yield None
+        return
+    box = start_in_process(sandbox_params)
+    yield box
+    box.stop()
+    os.environ.pop(SANDBOX_ENV_MARK, None)
+
+
+@pytest.fixture()
+def sandbox_env(sandbox, sandbox_params: Params) -> Env:
+    """An opened sandbox environment with a fresh run id."""
+    from opsbook.clients import new_run_id
+
+    return Env(params=sandbox_params, run_id=new_run_id())
