@@ -1,0 +1,95 @@
+"""`opsbook list`, `opsbook run NAME --env ENV [-p key=value ...]` and `opsbook demo`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from opsbook.commands.common import ENV_OPTION, console, err_console, handles_errors
+from opsbook.mirror import parse_s3_url
+from opsbook.notebooks import all_notebooks, describe, find_notebook, parse_overrides
+from opsbook.params import load_params
+from opsbook.runner import describe_failure, run_notebook
+
+
+@handles_errors
+def list_notebooks() -> None:
+    """Every runbook and notebook with its purpose and parameters."""
+    table = Table("name", "kind", "purpose", "parameters", show_lines=True)
+    for path in all_notebooks():
+        info = describe(path)
+        params = ", ".join(f"{k}={v['default']}" for k, v in info.parameters.items() if k != "env")
+        table.add_row(info.name, info.kind, info.purpose, params)
+    console.print(table)
+
+
+@handles_errors
+def run(
+    name: str = typer.Argument(..., help="Runbook or notebook file stem, e.g. health-check."),
+    env: str = ENV_OPTION,
+    param: list[str] = typer.Option([], "--param", "-p", help="key=value, typed like the notebook's default."),
+    mirror: str = typer.Option(None, "--mirror", help="Also copy the run folder to s3://bucket/prefix."),
+    runs_dir: Path = typer.Option(None, "--runs-dir", help="Where run folders go (default: runs/)."),
+) -> None:
+    """Run NAME against ENV and write runs/<env>/<name>/<timestamp>-<run-id>/."""
+    info = describe(find_notebook(name))
+    overrides = parse_overrides(info, param)
+    params = load_params(env)
+    if mirror:
+        parse_s3_url(mirror)
+    with _progress() as on_cell:
+        result = run_notebook(str(info.path), params, overrides, runs_root=runs_dir, mirror=mirror, on_cell=on_cell)
+    if result.ok:
+        console.print(f"[green]passed[/] {result.name} on {result.env} in {result.duration_s:.1f}s -> {result.run_dir}",
+                      soft_wrap=True)
+        return
+    err_console.print(f"[bold red]failed[/] {describe_failure(result)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+class _progress:
+    """Per-cell progress on a terminal; silent when output is not a terminal."""
+
+    def __enter__(self):
+        if not console.is_terminal:
+            return None
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=console, transient=True)
+        self.progress.start()
+        self.task = None
+
+        def on_cell(event: str, index: int, total: int, label: str) -> None:
+            if self.task is None:
+                self.task = self.progress.add_task("", total=total)
+            if event == "start":
+                self.progress.update(self.task, description=f"cell {index + 1}: {label[:50]}")
+            else:
+                self.progress.update(self.task, completed=index + 1)
+
+        return on_cell
+
+    def __exit__(self, *exc):
+        if console.is_terminal:
+            self.progress.stop()
+
+
+@handles_errors
+def demo(
+    env: str = typer.Option("sandbox", "--env", "-e", help="Environment to run everything against."),
+    runs_dir: Path = typer.Option(None, "--runs-dir", help="Where run folders go (default: runs/)."),
+) -> None:
+    """The main job: every runbook and notebook on the sandbox, then runs/index.html."""
+    from opsbook.demo import run_all
+
+    summary = run_all(env, runs_root=runs_dir, console=console)
+    if not all(r.ok for r in summary.results):
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("list")(list_notebooks)
+    app.command("run")(run)
+    app.command("demo")(demo)

@@ -1,0 +1,1 @@
+"""Chart and table style, and HTML reports."""
