@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Unicode
 import papermill
 from papermill.engines import NBClientEngine, papermill_engines
 from papermill.exceptions import PapermillExecutionError
@@ -66,6 +68,12 @@ class OpsbookEngine(NBClientEngine):
 papermill_engines.register("opsbook", OpsbookEngine)
 
 
+class IpcKernelManager(AsyncKernelManager):
+    """Kernels talk over Unix sockets, not plain-text loopback TCP."""
+
+    transport = Unicode("ipc")  # type: ignore[assignment]
+
+
 def _label(cell: Any) -> str:
     first = next((ln.strip() for ln in cell.source.splitlines() if ln.strip()), "")
     return first[:70]
@@ -98,7 +106,8 @@ def git_commit(root: Path) -> str | None:
 def _failure(exc: PapermillExecutionError) -> dict[str, Any]:
     tb = [_ANSI.sub("", line) for line in exc.traceback or []]
     tail = [ln for chunk in tb for ln in chunk.splitlines() if ln.strip()][-4:]
-    return {"cell": exc.exec_count, "cell_index": exc.cell_index, "ename": exc.ename,
+    source = next((ln.strip() for ln in (exc.source or "").splitlines() if ln.strip()), "")
+    return {"cell": exc.exec_count, "cell_index": exc.cell_index, "source": source[:80], "ename": exc.ename,
             "evalue": _ANSI.sub("", exc.evalue), "traceback_tail": tail}
 
 
@@ -143,6 +152,7 @@ def run_notebook(
             papermill.execute_notebook(
                 str(path), str(run_dir / "output.ipynb"), parameters=parameters, kernel_name="python3",
                 engine_name="opsbook", progress_bar=False, cwd=str(root), on_cell=on_cell,
+                kernel_manager_class=IpcKernelManager,
             )
         except PapermillExecutionError as exc:
             error = _failure(exc)
@@ -176,7 +186,7 @@ def describe_failure(result: RunResult) -> str:
     if not result.error:
         return ""
     err = result.error
-    lines = [f"{result.name} failed in cell {err.get('cell')}: {err['ename']}: {err['evalue']}"]
+    lines = [f"{result.name} failed in cell {err.get('cell')} ({err.get('source', '')}): {err['ename']}: {err['evalue']}"]
     lines += [f"  {ln}" for ln in err.get("traceback_tail", [])[-3:]]
     lines.append(f"  executed notebook: {result.run_dir / 'output.ipynb'}")
     return "\n".join(lines)

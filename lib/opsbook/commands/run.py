@@ -35,9 +35,9 @@ def run(
     runs_dir: Path = typer.Option(None, "--runs-dir", help="Where run folders go (default: runs/)."),
 ) -> None:
     """Run NAME against ENV and write runs/<env>/<name>/<timestamp>-<run-id>/."""
+    params = load_params(env)
     info = describe(find_notebook(name))
     overrides = parse_overrides(info, param)
-    params = load_params(env)
     if mirror:
         parse_s3_url(mirror)
     with _progress() as on_cell:
