@@ -11,7 +11,6 @@ import socket
 from pathlib import Path
 
 import pytest
-
 from opsbook.clients import Env
 from opsbook.params import Params, load_params
 

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-from jupyter_client.manager import AsyncKernelManager
-from traitlets import Unicode
 import papermill
+from jupyter_client.manager import AsyncKernelManager
 from papermill.engines import NBClientEngine, papermill_engines
 from papermill.exceptions import PapermillExecutionError
+from traitlets import Unicode
 
 from opsbook.clients import RUN_ID_ENV, Env, new_run_id
 from opsbook.errors import UsageError

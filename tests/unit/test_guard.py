@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from opsbook.errors import GuardError
 from opsbook.guard import Change, Plan, is_owned, k8s_labels, ownership_tags
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import nbformat
 import pytest
-
 from opsbook.errors import UsageError
 from opsbook.notebooks import all_notebooks, describe, find_notebook, parse_overrides
 

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
-
 from opsbook.cli import app
 from opsbook.errors import ParamsError
 from opsbook.params import env_names, load_params, read_merged, resolve_file
+from typer.testing import CliRunner
 
 BAD = sorted((Path(__file__).parent / "bad_params").glob("*.yaml"))
 

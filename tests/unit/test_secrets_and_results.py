@@ -6,7 +6,6 @@ import json
 from datetime import UTC, datetime
 
 import pandas as pd
-
 from opsbook import results
 from opsbook.secrets import MASK, Secret, mask
 
