@@ -9,15 +9,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from opsbook.commands.common import ENV_OPTION, console, err_console, handles_errors
-from opsbook.mirror import parse_s3_url
-from opsbook.notebooks import all_notebooks, describe, find_notebook, parse_overrides
 from opsbook.params import load_params
-from opsbook.runner import describe_failure, run_notebook
+
+# nbformat, papermill and the runner load lazily: `opsbook params check` stays quick.
 
 
 @handles_errors
 def list_notebooks() -> None:
     """Every runbook and notebook with its purpose and parameters."""
+    from opsbook.notebooks import all_notebooks, describe
+
     table = Table("name", "kind", "purpose", "parameters", show_lines=True)
     for path in all_notebooks():
         info = describe(path)
@@ -35,6 +36,10 @@ def run(
     runs_dir: Path = typer.Option(None, "--runs-dir", help="Where run folders go (default: runs/)."),
 ) -> None:
     """Run NAME against ENV and write runs/<env>/<name>/<timestamp>-<run-id>/."""
+    from opsbook.mirror import parse_s3_url
+    from opsbook.notebooks import describe, find_notebook, parse_overrides
+    from opsbook.runner import describe_failure, run_notebook
+
     params = load_params(env)
     info = describe(find_notebook(name))
     overrides = parse_overrides(info, param)
