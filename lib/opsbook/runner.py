@@ -156,6 +156,9 @@ def run_notebook(
             )
         except PapermillExecutionError as exc:
             error = _failure(exc)
+        except Exception as exc:  # noqa: BLE001 - a dead kernel or timeout still leaves evidence
+            error = {"cell": None, "cell_index": None, "source": "", "ename": type(exc).__name__,
+                     "evalue": _ANSI.sub("", str(exc))[:500], "traceback_tail": []}
     duration = time.monotonic() - t0
     status = "failed" if error else "passed"
     records = read_records(records_file)
@@ -166,7 +169,9 @@ def run_notebook(
         "parameters": mask(parameters), "git_commit": git_commit(root), "error": error, "records": records,
     }
     (run_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    write_report(nbformat.read(run_dir / "output.ipynb", as_version=4), results, run_dir / "report.html")
+    output = run_dir / "output.ipynb"
+    executed = nbformat.read(output, as_version=4) if output.is_file() else nbformat.read(path, as_version=4)
+    write_report(executed, results, run_dir / "report.html")
     if mirror:
         from opsbook.mirror import mirror_run
 

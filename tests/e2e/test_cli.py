@@ -157,3 +157,15 @@ def test_sandbox_up_status_down_and_reuse(tmp_path: Path) -> None:
         down = opsbook("sandbox", "down", "--env", str(params), env=env)
     assert down.returncode == 0 and "stopped" in down.stdout
     assert opsbook("sandbox", "status", "--env", str(params), env=env).returncode == 1
+
+
+def test_a_dead_kernel_still_leaves_evidence(sandbox, tmp_path: Path) -> None:
+    nb = write_notebook(tmp_path / "dies.ipynb", "import opsbook\nopsbook.record('before', 1)",
+                        "import os\nos._exit(9)")
+    out = opsbook("run", str(nb), "--env", "sandbox", "--runs-dir", str(tmp_path / "runs"))
+    assert out.returncode == 1
+    [run_dir] = list((tmp_path / "runs" / "sandbox" / "dies").iterdir())
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["status"] == "failed" and results["records"] == {"before": 1}
+    assert results["error"]["ename"] == "DeadKernelError"
+    assert (run_dir / "report.html").is_file()
