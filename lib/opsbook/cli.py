@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "opsbook.commands.params",
     "opsbook.commands.sandbox",
     "opsbook.commands.run",
+    "opsbook.drills.commands",
 ]
 
 for _name in COMMAND_MODULES:

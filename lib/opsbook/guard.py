@@ -2,8 +2,9 @@
 
 Anything that changes the estate builds a `Plan` of `Change`s first. `Plan.apply()`
 refuses unless `apply=True`; a change that destroys needs `confirm` equal to the exact
-resource name; in a production environment apply also needs `approval`. All checks
-run before the first change, so a refused plan changes nothing.
+resource name (a plan deleting several: every exact name, comma-separated); in a
+production environment apply also needs `approval`. All checks run before the first
+change, so a refused plan changes nothing.
 """
 
 from __future__ import annotations
@@ -104,10 +105,14 @@ class Plan:
                 f"{self.title}: this is a production environment; apply also needs the approval "
                 "parameter (e.g. the change ticket id)"
             )
+        # several deletions (the sweeper): confirm lists every exact name, comma-separated
+        confirmed = {name.strip() for name in confirm.split(",")} if "," in confirm else {confirm}
+        doomed = [c.resource for c in self.pending if c.destroys]
         for change in self.pending:
-            if change.destroys and confirm != change.resource:
+            if change.destroys and change.resource not in confirmed:
+                wanted = ",".join(doomed)
                 raise GuardError(
-                    f"{self.title}: deleting {change.resource} needs confirm={change.resource!r} "
+                    f"{self.title}: deleting {change.resource} needs confirm={wanted!r} "
                     f"(got {confirm!r}); nothing was changed"
                 )
 

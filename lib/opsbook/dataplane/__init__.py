@@ -1,0 +1,1 @@
+"""Data plane probes: MySQL (canaries, counts, checksums, probe) and RabbitMQ."""

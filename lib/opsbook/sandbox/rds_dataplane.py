@@ -1,0 +1,345 @@
+"""The sandbox's RDS data plane: each moto RDS instance is a database on the real MariaDB.
+
+Layout (per running sandbox, under a namespace token such as `ob1a2b3c`, so several
+sandboxes can share one MariaDB server without seeing each other):
+
+- every RDS instance gets a physical database `<token>_i<N>` per logical database and its
+  own loopback endpoint (`mysql_proxy.MySQLProxy`); moto reports that endpoint as the
+  instance's `Endpoint`, so the library connects exactly where RDS says;
+- the application user `rds[].username` is the physical user `<token>_<username>`, with
+  the password the AWS seed put in the SSM SecureString `rds[].password_ssm`; the proxy
+  renames user and database during the handshake;
+- the params instance is seeded with the tables `rds[].tables` (a few hundred rows each)
+  and the drill canary table.
+
+Every table is system-versioned (MariaDB `WITH SYSTEM VERSIONING`): the server keeps each
+row's history with its commit time. That is the point-in-time method: a snapshot is the
+instance's tables `FOR SYSTEM_TIME AS OF` the snapshot's time, copied into `<token>_s<N>`;
+restoring a snapshot copies it into the new instance's database; a point-in-time restore
+copies the source's tables `AS OF` the requested time (inserts, updates and deletes all
+honoured, consistent across tables).
+
+moto runs in this process (`sandbox/aws.py`), so the service wraps moto's RDS backend
+methods (create, snapshot, restore, point-in-time restore, delete) and the reboot
+response (ForceFailover) to keep the data plane in step. A forced failover of a Multi-AZ
+instance swaps its AZ with the standby's, shows it `rebooting` and has its endpoint refuse
+connections for `FAILOVER_WINDOW_S`. Automated backups get a `RestoreWindow` (instance
+creation to now), which moto leaves out.
+
+Namespaces of sandboxes whose process is gone are dropped when the next one starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import secrets
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pymysql
+
+from opsbook.dataplane.mysql import canary_ddl
+from opsbook.params import RdsInstance
+from opsbook.sandbox.core import SandboxContext, register
+from opsbook.sandbox.mysql_proxy import MySQLProxy
+
+log = logging.getLogger(__name__)
+
+MARIADB = ("127.0.0.1", 3306)  # the machine's real server (scripts/services.sh), root without password
+REGISTRY_DB = "opsbook_sandbox"
+FAILOVER_WINDOW_S = 3.0
+SEED_ROWS = 300
+VERSIONED = "WITH SYSTEM VERSIONING"
+
+SCHEMAS = {
+    "customers": "id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, name VARCHAR(80) NOT NULL, "
+                 "email VARCHAR(120) NOT NULL, created_at DATETIME(6) NOT NULL",
+    "messages": "id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, customer_id BIGINT NOT NULL, "
+                "phone VARCHAR(20) NOT NULL, body VARCHAR(160) NOT NULL, status VARCHAR(16) NOT NULL, "
+                "created_at DATETIME(6) NOT NULL",
+    "invoices": "id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, customer_id BIGINT NOT NULL, "
+                "amount DECIMAL(12,2) NOT NULL, currency CHAR(3) NOT NULL, issued_at DATETIME(6) NOT NULL",
+}
+GENERIC_SCHEMA = ("id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, name VARCHAR(80) NOT NULL, "
+                  "value INT NOT NULL, created_at DATETIME(6) NOT NULL")
+
+
+def _rows(table: str, rng: random.Random, n: int) -> tuple[str, list[tuple]]:
+    start = datetime(2024, 1, 1)
+    when = [start + timedelta(minutes=rng.randint(0, 500_000)) for _ in range(n)]
+    if table == "customers":
+        return "(name, email, created_at)", [
+            (f"Customer {i}", f"customer{i}@example.com", when[i]) for i in range(n)]
+    if table == "messages":
+        return "(customer_id, phone, body, status, created_at)", [
+            (rng.randint(1, 300), f"+48{rng.randint(500000000, 899999999)}", f"Your code is {rng.randint(1000, 9999)}",
+             rng.choice(["queued", "sent", "delivered", "failed"]), when[i]) for i in range(n)]
+    if table == "invoices":
+        return "(customer_id, amount, currency, issued_at)", [
+            (rng.randint(1, 300), round(rng.uniform(10, 5000), 2), "PLN", when[i]) for i in range(n)]
+    return "(name, value, created_at)", [(f"{table} {i}", rng.randint(0, 10**6), when[i]) for i in range(n)]
+
+
+@contextlib.contextmanager
+def admin() -> Iterator[Any]:
+    """A root cursor on the real MariaDB, in UTC (AS OF times are UTC)."""
+    conn = pymysql.connect(host=MARIADB[0], port=MARIADB[1], user="root", password="", autocommit=True,
+                           connect_timeout=5)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET time_zone = '+00:00'")
+            yield cur
+    finally:
+        conn.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _like(token: str) -> str:
+    return token.replace("_", "\\_") + "\\_%"
+
+
+def drop_namespace(cur: Any, token: str) -> None:
+    cur.execute("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s", (_like(token),))
+    for (name,) in cur.fetchall():
+        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    cur.execute("SELECT user, host FROM mysql.user WHERE user LIKE %s", (_like(token),))
+    for user, host in cur.fetchall():
+        cur.execute("DROP USER IF EXISTS %s@%s", (user, host))
+
+
+@dataclass
+class InstancePlane:
+    identifier: str
+    proxy: MySQLProxy
+    databases: dict[str, str] = field(default_factory=dict)  # logical -> physical
+
+
+@register("rds-dataplane")
+class RdsDataPlane:
+    """MariaDB-backed data plane for moto's RDS instances (see the module docstring)."""
+
+    name = "rds-dataplane"
+
+    def __init__(self) -> None:
+        self.token = "ob" + secrets.token_hex(3)
+        self.instances: dict[str, InstancePlane] = {}
+        self.snapshots: dict[str, dict[str, str]] = {}
+        self.users: dict[str, str] = {}
+        self.params: Any = None
+        self.env: dict[str, str] = {}
+        self._counter = 0
+        self._lock = threading.RLock()
+        self._timers: list[threading.Timer] = []
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def start(self, ctx: SandboxContext) -> dict[str, str]:
+        self.params = ctx.params
+        self.env = dict(ctx.env)
+        with admin() as cur:
+            cur.execute(f"CREATE DATABASE IF NOT EXISTS `{REGISTRY_DB}`")
+            cur.execute(f"CREATE TABLE IF NOT EXISTS `{REGISTRY_DB}`.namespaces (token VARCHAR(16) PRIMARY KEY, "
+                        "pid INT NOT NULL, started_at DATETIME NOT NULL)")
+            cur.execute(f"SELECT token, pid FROM `{REGISTRY_DB}`.namespaces")
+            for token, pid in cur.fetchall():
+                if not _alive(pid):
+                    drop_namespace(cur, token)
+                    cur.execute(f"DELETE FROM `{REGISTRY_DB}`.namespaces WHERE token = %s", (token,))
+            cur.execute(f"INSERT INTO `{REGISTRY_DB}`.namespaces VALUES (%s, %s, UTC_TIMESTAMP())",
+                        (self.token, os.getpid()))
+        from opsbook.sandbox import rds_hooks
+
+        rds_hooks.activate(self)
+        backend = self.backend()
+        for instance in list(backend.databases.values()):
+            self.ensure_instance(instance)
+        for spec in self.params.rds:
+            self.seed(spec)
+        return {}
+
+    def stop(self) -> None:
+        from opsbook.sandbox import rds_hooks
+
+        rds_hooks.deactivate(self)
+        for timer in self._timers:
+            timer.cancel()
+        with self._lock:
+            for plane in self.instances.values():
+                plane.proxy.stop()
+            self.instances.clear()
+        with contextlib.suppress(pymysql.MySQLError), admin() as cur:
+            drop_namespace(cur, self.token)
+            cur.execute(f"DELETE FROM `{REGISTRY_DB}`.namespaces WHERE token = %s", (self.token,))
+
+    def backend(self, region: str | None = None) -> Any:
+        from moto.backends import get_backend
+
+        return get_backend("rds")[self.params.account_id][region or self.params.region]
+
+    # --- naming --------------------------------------------------------------------------
+
+    def _next(self, kind: str) -> str:
+        with self._lock:
+            self._counter += 1
+            return f"{self.token}_{kind}{self._counter}"
+
+    def physical_user(self, username: str) -> str:
+        return f"{self.token}_{username}"[:80]
+
+    # --- instances -----------------------------------------------------------------------
+
+    def ensure_instance(self, instance: Any, logical: list[str] | None = None) -> InstancePlane:
+        """An endpoint (proxy) and empty physical databases for a moto DB instance."""
+        with self._lock:
+            plane = self.instances.get(instance.db_instance_identifier)
+            if plane is None:
+                names = logical if logical is not None else ([instance.db_name] if instance.db_name else [])
+                databases = {name: self._next("i") for name in names}
+                proxy = MySQLProxy(instance.db_instance_identifier, MARIADB, self.users, databases)
+                plane = InstancePlane(instance.db_instance_identifier, proxy, databases)
+                self.instances[plane.identifier] = plane
+                with admin() as cur:
+                    for physical in databases.values():
+                        cur.execute(f"CREATE DATABASE IF NOT EXISTS `{physical}`")
+            instance.sandbox_endpoint_host = "127.0.0.1"
+            instance.port = plane.proxy.port
+            if instance.multi_az and not getattr(instance, "secondary_availability_zone", None):
+                others = [az for az in self.params.network.azs if az != instance.availability_zone]
+                instance.secondary_availability_zone = others[0] if others else None
+            elif not instance.multi_az:
+                instance.secondary_availability_zone = None
+            return plane
+
+    def seed(self, spec: RdsInstance) -> bool:
+        """The application user (password from SSM) and the seeded tables of a params instance."""
+        instance = self.backend().databases.get(spec.identifier)
+        if instance is None:
+            log.info("rds-dataplane: %s is not in moto (not seeded); skipped", spec.identifier)
+            return False
+        ssm = boto3.client(
+            "ssm", region_name=self.params.region, endpoint_url=self.env["AWS_ENDPOINT_URL"],
+            aws_access_key_id=self.env.get("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=self.env.get("AWS_SECRET_ACCESS_KEY"),
+            aws_session_token=self.env.get("AWS_SESSION_TOKEN"))
+        try:
+            password = ssm.get_parameter(Name=spec.password_ssm, WithDecryption=True)["Parameter"]["Value"]
+        except ssm.exceptions.ParameterNotFound:
+            log.info("rds-dataplane: SSM %s missing; %s has no application user", spec.password_ssm, spec.identifier)
+            return False
+        plane = self.ensure_instance(instance, [spec.database])
+        physical_db = plane.databases.setdefault(spec.database, self._next("i"))
+        user = self.physical_user(spec.username)
+        with admin() as cur:
+            cur.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (user, password))
+            cur.execute("ALTER USER %s@'%%' IDENTIFIED BY %s", (user, password))
+            cur.execute(f"GRANT ALL PRIVILEGES ON `{_like(self.token).replace('%', '%%')}`.* TO %s@'%%'", (user,))
+            cur.execute(f"CREATE DATABASE IF NOT EXISTS `{physical_db}`")
+            rng = random.Random(spec.identifier)
+            for table in spec.tables:
+                cur.execute(f"CREATE TABLE IF NOT EXISTS `{physical_db}`.`{table}` "
+                            f"({SCHEMAS.get(table, GENERIC_SCHEMA)}) {VERSIONED}")
+                cur.execute(f"SELECT COUNT(*) FROM `{physical_db}`.`{table}`")
+                if cur.fetchone()[0] == 0:
+                    columns, rows = _rows(table, rng, SEED_ROWS)
+                    placeholders = ", ".join(["%s"] * len(rows[0]))
+                    cur.executemany(f"INSERT INTO `{physical_db}`.`{table}` {columns} VALUES ({placeholders})", rows)
+            cur.execute(f"USE `{physical_db}`")
+            cur.execute(canary_ddl(VERSIONED))
+        self.users[spec.username] = user
+        return True
+
+    def drop_instance(self, identifier: str) -> None:
+        with self._lock:
+            plane = self.instances.pop(identifier, None)
+        if plane is None:
+            return
+        plane.proxy.stop()
+        with admin() as cur:
+            for physical in plane.databases.values():
+                cur.execute(f"DROP DATABASE IF EXISTS `{physical}`")
+
+    # --- data movement -------------------------------------------------------------------
+
+    @staticmethod
+    def copy_database(source: str, target: str, as_of: datetime | None) -> None:
+        """Copy every table of `source` into a fresh `target`, as of a UTC time (versioned tables)."""
+        stamp = as_of.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") if as_of else None
+        with admin() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{target}`")
+            cur.execute(f"CREATE DATABASE `{target}`")
+            cur.execute("SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = %s",
+                        (source,))
+            for table, kind in cur.fetchall():
+                cur.execute(f"CREATE TABLE `{target}`.`{table}` LIKE `{source}`.`{table}`")
+                when = f" FOR SYSTEM_TIME AS OF TIMESTAMP '{stamp}'" if stamp and kind == "SYSTEM VERSIONED" else ""
+                cur.execute(f"INSERT INTO `{target}`.`{table}` SELECT * FROM `{source}`.`{table}`{when}")
+
+    def capture_snapshot(self, instance_id: str, snapshot_id: str, at: datetime) -> None:
+        plane = self.instances.get(instance_id)
+        if plane is None:
+            return
+        copies = {}
+        for logical, physical in plane.databases.items():
+            copies[logical] = self._next("s")
+            self.copy_database(physical, copies[logical], at)
+        self.snapshots[snapshot_id] = copies
+
+    def drop_snapshot(self, snapshot_id: str) -> None:
+        copies = self.snapshots.pop(snapshot_id, None) or {}
+        with admin() as cur:
+            for physical in copies.values():
+                cur.execute(f"DROP DATABASE IF EXISTS `{physical}`")
+
+    def restore_snapshot(self, snapshot_id: str, instance: Any) -> None:
+        copies = self.snapshots.get(snapshot_id, {})
+        plane = self.ensure_instance(instance, list(copies))
+        for logical, physical in copies.items():
+            target = plane.databases.setdefault(logical, self._next("i"))
+            self.copy_database(physical, target, None)
+
+    def restore_to_time(self, source_id: str, instance: Any, at: datetime) -> None:
+        source = self.instances.get(source_id)
+        logical = list(source.databases) if source else []
+        plane = self.ensure_instance(instance, logical)
+        if source is None:
+            return
+        for name, physical in source.databases.items():
+            target = plane.databases.setdefault(name, self._next("i"))
+            self.copy_database(physical, target, at)
+
+    # --- failover ------------------------------------------------------------------------
+
+    def failover(self, instance: Any) -> None:
+        """Swap to the standby's AZ; `rebooting` and refusing connections for the window."""
+        plane = self.instances.get(instance.db_instance_identifier)
+        standby = instance.secondary_availability_zone
+        instance.secondary_availability_zone = instance.availability_zone
+        instance.availability_zone = standby
+        instance.status = "rebooting"
+        if plane is not None:
+            plane.proxy.refuse_for(FAILOVER_WINDOW_S)
+
+        def back() -> None:
+            if instance.status == "rebooting":
+                instance.status = "available"
+
+        timer = threading.Timer(FAILOVER_WINDOW_S, back)
+        timer.daemon = True
+        timer.start()
+        self._timers.append(timer)
