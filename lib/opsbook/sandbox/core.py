@@ -8,6 +8,7 @@ never asks whether it runs in the sandbox: it only reads those standard variable
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
 import tempfile
@@ -70,13 +71,21 @@ def register(name: str) -> Callable[[ServiceFactory], ServiceFactory]:
 
 
 def registered() -> list[str]:
-    _load_services()
-    return [name for name, _ in _REGISTRY]
+    return [name for name, _ in _load_services()]
 
 
-def _load_services() -> None:
-    # Importing the modules registers their services (order of import = start order).
-    from opsbook.sandbox import services  # noqa: F401
+def _load_services() -> list[tuple[str, ServiceFactory]]:
+    """The registered services in the order of services.SERVICE_MODULES."""
+    from opsbook.sandbox.services import SERVICE_MODULES
+
+    for module in SERVICE_MODULES:
+        importlib.import_module(module)
+
+    def position(entry: tuple[str, ServiceFactory]) -> int:
+        module = entry[1].__module__
+        return SERVICE_MODULES.index(module) if module in SERVICE_MODULES else len(SERVICE_MODULES)
+
+    return sorted(_REGISTRY, key=position)  # stable: a module's own services keep their order
 
 
 class Sandbox:
@@ -91,13 +100,13 @@ class Sandbox:
         self.timings: dict[str, float] = {}
 
     def start(self) -> dict[str, str]:
-        _load_services()
+        services = _load_services()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         ctx = SandboxContext(params=self.params, state_dir=self.state_dir, env=dict(SANDBOX_CREDENTIALS))
         ctx.env["AWS_DEFAULT_REGION"] = self.params.region
         t0 = time.monotonic()
         try:
-            for name, factory in _REGISTRY:
+            for name, factory in services:
                 begun = time.monotonic()
                 service = factory()
                 self.services.append(service)
