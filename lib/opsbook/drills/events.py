@@ -6,6 +6,7 @@ about who listens. A listener that raises is logged and skipped: it never breaks
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,22 @@ class DrillEvent:
 
 Listener = Callable[[DrillEvent], None]
 _LISTENERS: list[Listener] = []
+# Modules whose `install()` registers a listener; loaded at the first event, so a drill
+# pays for them only when it runs (Datadog annotations: events and downtimes).
+LISTENER_PLUGINS = ["opsbook.datadog.annotations"]
+_plugins_loaded = False
+
+
+def _load_plugins() -> None:
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for name in LISTENER_PLUGINS:
+        try:
+            importlib.import_module(name).install()
+        except Exception:  # noqa: BLE001 - a missing plugin must never break a drill
+            log.warning("drill event plugin %s could not be installed", name, exc_info=True)
 
 
 def on_drill_event(listener: Listener) -> Listener:
@@ -47,6 +64,7 @@ def remove_listener(listener: Listener) -> None:
 
 
 def emit(event: DrillEvent) -> None:
+    _load_plugins()
     for listener in list(_LISTENERS):
         try:
             listener(event)
