@@ -48,7 +48,9 @@ def to_jsonable(value: Any) -> Any:
 
 def record(key: str, value: Any) -> Any:
     """Keep `value` under `key` in the run's results.json; returns the value."""
-    clean = mask(to_jsonable(value), key)
+    # records are results, not inputs: a check named after a password parameter is no
+    # secret, so only values seen as secrets are masked here (parameters are masked by name too)
+    clean = mask(to_jsonable(value), by_name=False)
     _MEMORY[key] = clean
     path = os.environ.get(RESULTS_FILE_ENV)
     if path:

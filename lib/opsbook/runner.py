@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ import papermill
 from jupyter_client.manager import AsyncKernelManager
 from papermill.engines import NBClientEngine, papermill_engines
 from papermill.exceptions import PapermillExecutionError
-from traitlets import Unicode
+from traitlets import Unicode, default
 
 from opsbook.clients import RUN_ID_ENV, Env, new_run_id
 from opsbook.errors import UsageError
@@ -72,6 +73,12 @@ class IpcKernelManager(AsyncKernelManager):
     """Kernels talk over Unix sockets, not plain-text loopback TCP."""
 
     transport = Unicode("ipc")  # type: ignore[assignment]
+
+    @default("ip")
+    def _private_ipc_path(self) -> str:
+        # jupyter_client's default ("kernel-ipc" in the cwd) is shared by every kernel that
+        # starts in the same folder at once; a private folder per kernel avoids the race.
+        return str(Path(tempfile.mkdtemp(prefix="opsbook-kernel-")) / "ipc")
 
 
 def _label(cell: Any) -> str:

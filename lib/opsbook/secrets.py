@@ -44,16 +44,17 @@ def mask_text(text: str) -> str:
     return text
 
 
-def mask(value: Any, key: str = "") -> Any:
-    """Mask secrets inside a JSON-like value; keys that name secrets are masked whole."""
-    if key and SECRET_NAME.search(key) and value not in (None, ""):
+def mask(value: Any, key: str = "", by_name: bool = True) -> Any:
+    """Mask secrets inside a JSON-like value: every value seen as a Secret and, when
+    `by_name`, the values of keys that name a secret (parameters such as `db_password`)."""
+    if by_name and key and SECRET_NAME.search(key) and value not in (None, ""):
         return MASK
     if isinstance(value, Secret):
         return MASK
     if isinstance(value, str):
         return mask_text(value)
     if isinstance(value, dict):
-        return {k: mask(v, str(k)) for k, v in value.items()}
+        return {k: mask(v, str(k), by_name) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [mask(v) for v in value]
+        return [mask(v, by_name=by_name) for v in value]
     return value

@@ -35,3 +35,11 @@ def test_record_appends_masked_json_lines(tmp_path, monkeypatch) -> None:
     assert folded == {"table": [{"a": 1, "b": "x"}], "when": when.isoformat()}
     assert "pw-98765" not in target.read_text()
     assert all(json.loads(line) for line in target.read_text().splitlines())
+
+
+def test_records_mask_secret_values_but_not_secret_looking_names(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(results.RESULTS_FILE_ENV, str(tmp_path / "r.jsonl"))
+    Secret("s3cr3t-value-42")
+    results.record("checks", {"/smsapi/x/db_password present": "pass", "note": "used s3cr3t-value-42"})
+    folded = results.read_records(tmp_path / "r.jsonl")["checks"]
+    assert folded == {"/smsapi/x/db_password present": "pass", "note": f"used {MASK}"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from opsbook.sandbox.core import SandboxContext, free_port, register
 
@@ -20,9 +19,6 @@ class MotoService:
     def start(self, ctx: SandboxContext) -> dict[str, str]:
         from moto.server import ThreadedMotoServer
 
-        # moto reads these in the server's process: certificates issue at once, and
-        # RDS/EC2 waiters need no real time to pass.
-        os.environ.setdefault("MOTO_ACM_VALIDATION_WAIT", "0")
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log per request
         port = free_port()
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
