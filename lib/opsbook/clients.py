@@ -8,6 +8,7 @@ CloudTrail entries lead back to the run.
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets as _random
 import threading
@@ -22,7 +23,7 @@ import botocore.credentials
 import botocore.exceptions
 import botocore.session
 
-from opsbook.errors import CredentialsError, OpsbookError
+from opsbook.errors import CredentialsError, EndpointError, OpsbookError
 from opsbook.params import Params, load_params
 from opsbook.secrets import Secret
 
@@ -30,6 +31,30 @@ RUN_ID_ENV = "OPSBOOK_RUN_ID"
 BOTO_CONFIG = botocore.config.Config(
     retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=60
 )
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a ClientError ('' for anything else)."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def _raise_on_5xx(http_response: Any, model: Any, region: str = "?", **_: Any) -> None:
+    """botocore `after-call` handler (after retries): a 5xx becomes an explained EndpointError.
+
+    An endpoint that fails or does not implement an action answers HTTP 500 with an HTML
+    page, which botocore would otherwise hand over as an unreadable ClientError.
+    """
+    status = getattr(http_response, "status_code", 200)
+    if status < 500:
+        return
+    service = model.service_model.service_id
+    raise EndpointError(
+        f"{service} answered HTTP {status} to {model.name} in {region} (after retries): the endpoint "
+        "failed or does not implement this action. Against AWS, retry later or check the AWS Health "
+        "Dashboard; against an emulator (AWS_ENDPOINT_URL), the action needs implementing there."
+    )
 
 
 def new_run_id() -> str:
@@ -133,7 +158,9 @@ class Env:
         key = (service, region)
         with self._lock:
             if key not in self._clients:
-                self._clients[key] = self.session.client(service, region_name=region, config=BOTO_CONFIG)
+                client = self.session.client(service, region_name=region, config=BOTO_CONFIG)
+                client.meta.events.register("after-call", functools.partial(_raise_on_5xx, region=region))
+                self._clients[key] = client
             return self._clients[key]
 
     @cached_property

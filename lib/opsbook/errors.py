@@ -29,3 +29,7 @@ class GuardError(OpsbookError):
     """A change refused by the safety guard (apply, confirm, production approval)."""
 
     exit_code = 4
+
+
+class EndpointError(OpsbookError):
+    """An AWS endpoint answered 5xx for an action (it failed, or does not implement it)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import botocore.exceptions
 from pydantic import BaseModel, ConfigDict
 
 
@@ -12,8 +11,4 @@ class Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-def error_code(exc: Exception) -> str:
-    """The AWS error code of a ClientError ('' for anything else)."""
-    if isinstance(exc, botocore.exceptions.ClientError):
-        return str(exc.response.get("Error", {}).get("Code", ""))
-    return ""
+

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from opsbook.clients import Env
-from opsbook.inventory.base import Model, error_code
+from opsbook.clients import Env, error_code
+from opsbook.inventory.base import Model
 
 PUBLIC_ACCESS_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 
