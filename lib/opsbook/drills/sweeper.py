@@ -153,3 +153,7 @@ def sweep(env: Any, older_than: str | timedelta = "2h", apply: bool = False, con
     done = {c.resource for c in plan.apply(apply, confirm, approval)}
     table["action"] = [("deleted" if r in done and a == "delete" else a) for r, a in zip(table["resource"], table["action"], strict=True)]
     return table
+
+
+# Other drills' finders live in their own modules and register on import (plan order = import order).
+from opsbook.drills import sweep_velero  # noqa: E402,F401  # isort: skip

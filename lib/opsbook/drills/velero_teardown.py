@@ -1,0 +1,146 @@
+"""Undoing a Velero drill: its namespace with the volumes restored into it, and its Backup.
+
+Both are safe to call again and after a partial run: what is already gone is skipped.
+
+- `delete_drill_namespace`: notes the PVs bound to the namespace's claims and their EBS
+  volumes, deletes the namespace, waits for it to go; then deletes those PVs if they
+  outlived it (reclaim policy Retain) and those volumes if the CSI driver did not
+  (waiting for them to be detached first). Only PVs a Velero restore made are touched.
+- `delete_backup`: a DeleteBackupRequest, as `velero backup delete` makes; Velero then
+  deletes the backup's files in the object store, its snapshots and its restores.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from opsbook.drills.velero_api import DELETE_TERMINAL, VeleroApi, delete_request_body
+from opsbook.errors import GuardError, OpsbookError
+
+RESTORE_LABEL = "velero.io/restore-name"
+RUN_ID_LABEL = "opsbook.io/run-id"
+
+
+def _pv_volume(pv: Any) -> str | None:
+    if pv.spec.csi and pv.spec.csi.volume_handle:
+        return pv.spec.csi.volume_handle
+    if pv.spec.aws_elastic_block_store:
+        return pv.spec.aws_elastic_block_store.volume_id.rsplit("/", 1)[-1]
+    return None
+
+
+def namespace_volumes(core: Any, namespace: str) -> dict[str, str | None]:
+    """PV name -> EBS volume id of every restored PV whose claim is (or was) in the namespace."""
+    out: dict[str, str | None] = {}
+    for pv in core.list_persistent_volume(label_selector=RESTORE_LABEL).items:
+        if pv.spec.claim_ref is not None and pv.spec.claim_ref.namespace == namespace:
+            out[pv.metadata.name] = _pv_volume(pv)
+    return out
+
+
+def _wait(predicate: Any, timeout_s: float, poll_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll_s)
+
+
+def _namespace_gone(core: Any, namespace: str) -> bool:
+    try:
+        core.read_namespace(namespace)
+        return False
+    except ApiException as exc:
+        if exc.status == 404:
+            return True
+        raise
+
+
+def _volume_state(ec2: Any, volume_id: str) -> str | None:
+    try:
+        return ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]["State"]
+    except Exception as exc:  # noqa: BLE001
+        if "NotFound" in str(exc):
+            return None
+        raise
+
+
+def _check_run(labels: dict[str, str] | None, run_id: str | None, what: str) -> None:
+    if run_id is not None and (labels or {}).get(RUN_ID_LABEL) != run_id:
+        raise GuardError(f"{what} is not this run's (label {RUN_ID_LABEL}={(labels or {}).get(RUN_ID_LABEL)!r}, "
+                         f"run {run_id!r}); not deleted")
+
+
+def delete_drill_namespace(api_client: Any, ec2: Any, namespace: str, timeout_s: float = 300,
+                           poll_s: float = 1.0, run_id: str | None = None) -> dict[str, Any]:
+    """Delete a drill namespace, then any PV and EBS volume of it that outlived it; what was done.
+
+    With `run_id`, a namespace not labelled with that run id is refused (GuardError).
+    """
+    core = client.CoreV1Api(api_client)
+    try:
+        _check_run(core.read_namespace(namespace).metadata.labels, run_id, f"namespace {namespace}")
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+    volumes = namespace_volumes(core, namespace)
+    done: dict[str, Any] = {"namespace": namespace, "pvs": [], "volumes": []}
+    try:
+        core.delete_namespace(namespace)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+    if not _wait(lambda: _namespace_gone(core, namespace), timeout_s, poll_s):
+        raise OpsbookError(f"namespace {namespace} is still Terminating after {timeout_s:.0f}s; look for "
+                           f"finalizers: kubectl get all,pvc -n {namespace}")
+    for pv_name in volumes:
+        try:
+            pv = core.read_persistent_volume(pv_name)
+        except ApiException as exc:
+            if exc.status == 404:
+                continue
+            raise
+        if (pv.metadata.labels or {}).get(RESTORE_LABEL) is None:
+            continue  # not made by a restore: never ours to delete
+        core.delete_persistent_volume(pv_name)
+        done["pvs"].append(pv_name)
+    for volume_id in sorted({v for v in volumes.values() if v}):
+        # the CSI driver deletes a Delete-policy volume itself; give it a moment first
+        _wait(lambda v=volume_id: _volume_state(ec2, v) in (None, "available"), timeout_s, poll_s)
+        state = _volume_state(ec2, volume_id)
+        if state is None:
+            continue
+        if state != "available":
+            raise OpsbookError(f"EBS volume {volume_id} of namespace {namespace} is still {state} after "
+                               f"{timeout_s:.0f}s; detach it, then run `opsbook cleanup`")
+        try:
+            ec2.delete_volume(VolumeId=volume_id)
+            done["volumes"].append(volume_id)
+        except Exception as exc:  # noqa: BLE001
+            if "NotFound" not in str(exc):
+                raise
+    return done
+
+
+def delete_backup(velero: VeleroApi, name: str, timeout_s: float = 300, run_id: str | None = None) -> dict[str, Any]:
+    """Delete a Backup the way Velero does (a DeleteBackupRequest), and wait until it is processed.
+
+    With `run_id`, a backup not labelled with that run id is refused (GuardError).
+    """
+    backup = velero.get("backups", name)
+    if backup is None:
+        return {"backup": name, "deleted": False, "detail": "already gone"}
+    _check_run(backup["metadata"].get("labels"), run_id, f"backup {name}")
+    request = velero.create("deletebackuprequests", delete_request_body(backup))
+    done = velero.wait("deletebackuprequests", request["metadata"]["name"], DELETE_TERMINAL, timeout_s,
+                       done_key="")
+    errors = (done.get("status") or {}).get("errors") or []
+    if errors:
+        raise OpsbookError(f"Velero could not delete backup {name}: {'; '.join(errors)}")
+    return {"backup": name, "deleted": True, "detail": f"DeleteBackupRequest {request['metadata']['name']} processed"}
