@@ -291,3 +291,22 @@ def test_restored_instances_are_reached_through_the_tunnel_command_when_params_s
     source = rds_api.describe_instance(env.aws("rds"), spec.identifier)["Endpoint"]
     assert set(log.read_text().split()) == {f"{restored['Address']}:{restored['Port']}",
                                             f"{source['Address']}:{source['Port']}"}
+
+
+def test_cleanup_reports_a_kind_it_cannot_list_and_still_plans_the_rest(sandbox, tmp_path) -> None:
+    """No reachable Kubernetes: the RDS part still plans; the CLI names what it could not list."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    opsbook = str(Path(sys.executable).with_name("opsbook"))
+    out = subprocess.run([opsbook, "cleanup", "--env", "sandbox", "--older-than", "0s"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1, out.stdout + out.stderr
+    message = " ".join(out.stderr.split())
+    unreadable = message.split("could not list", 1)[1]
+    assert "namespace" in unreadable and "rds" not in unreadable  # Kubernetes failed, RDS was listed

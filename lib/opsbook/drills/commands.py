@@ -28,7 +28,8 @@ def cleanup(
 ) -> None:
     """Find drill resources left behind (by their ownership tags only) and delete them on --apply."""
     from opsbook.clients import open_env
-    from opsbook.drills.sweeper import parse_age, sweep
+    from opsbook.drills.sweeper import UNREADABLE, parse_age, sweep
+    from opsbook.errors import OpsbookError
 
     parse_age(older_than)  # bad input fails before any call
     ctx = open_env(env)
@@ -40,6 +41,9 @@ def cleanup(
     doomed = table[table["action"] == "delete"]["resource"].tolist()
     if doomed and not apply:
         console.print(f"plan only: add --apply --confirm {','.join(doomed)} to delete", soft_wrap=True)
+    unreadable = table[table["current"].str.startswith(UNREADABLE)]
+    if not unreadable.empty:
+        raise OpsbookError(f"could not list {', '.join(unreadable['attribute'])}: fix access and run cleanup again")
 
 
 @handles_errors

@@ -116,9 +116,20 @@ def rds_snapshots(env: Any) -> list[Leftover]:
     return out
 
 
-def find_leftovers(env: Any) -> list[Leftover]:
-    """Every tagged drill resource of every registered kind (instances before snapshots)."""
-    return [item for find in FINDERS.values() for item in find(env)]
+UNREADABLE = "could not list"
+
+
+def find_leftovers(env: Any) -> tuple[list[Leftover], dict[str, str]]:
+    """Every tagged drill resource of every registered kind (instances before snapshots),
+    and the kinds that could not be listed (one unreachable API must not hide the rest)."""
+    found: list[Leftover] = []
+    unreadable: dict[str, str] = {}
+    for kind, find in FINDERS.items():
+        try:
+            found.extend(find(env))
+        except Exception as exc:  # noqa: BLE001 - reported as a row of the plan
+            unreadable[kind] = f"{type(exc).__name__}: {exc}"
+    return found, unreadable
 
 
 def _guarded_delete(item: Leftover) -> Callable[[], Any]:
@@ -135,7 +146,10 @@ def plan_cleanup(env: Any, older_than: str | timedelta = "2h") -> Plan:
     age = parse_age(older_than) if isinstance(older_than, str) else older_than
     now = datetime.now(UTC)
     plan = Plan(f"drill cleanup in {env.name}", production=env.params.production)
-    for item in find_leftovers(env):
+    found, unreadable = find_leftovers(env)
+    for kind, error in unreadable.items():
+        plan.add(Change(f"({kind})", kind, f"{UNREADABLE}: {error}", "—", "no-op"))
+    for item in found:
         old = item.age(now) >= age
         current = f"{item.status}, run {item.run_id}, {int(item.age(now).total_seconds())}s old"
         plan.add(Change(item.name, item.kind, current, "deleted" if old else f"kept (younger than {older_than})",
