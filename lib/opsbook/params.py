@@ -508,9 +508,10 @@ class CostAthena(Model):
 
 
 class SmsVolume(Model):
-    """Where SMS volume comes from: a CSV (date, region, sms_count), a constant, or Datadog."""
+    """Where SMS volume comes from: a CSV (date, region, sms_count), a constant, or Datadog;
+    `auto` takes Datadog when its keys are configured, else the CSV, else the constant."""
 
-    source: Literal["csv", "constant", "datadog"] = "constant"
+    source: Literal["auto", "csv", "constant", "datadog"] = "auto"
     csv: str | None = Field(None, description="local path or s3:// URL")
     monthly_constant: float | None = Field(None, gt=0, description="SMS a month, for source: constant")
 

@@ -9,25 +9,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kubernetes import client, config, dynamic
+from kubernetes import client, dynamic
 from kubernetes.client.rest import ApiException
 from opsbook.sandbox.kube.crds import CRD_DIR, VELERO_CONTRACT_FILES
-from opsbook.sandbox.kube.kubeconfig import write_kubeconfig
-from opsbook.sandbox.kube.server import KubeApiServer
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_VELERO = ROOT.parent / "shared" / "contracts" / "velero"
 VELERO = ("velero.io", "v1")
-
-
-@pytest.fixture(scope="module")
-def api_client(tmp_path_factory):
-    server = KubeApiServer(kube_version="1.30").start()
-    path = write_kubeconfig(tmp_path_factory.mktemp("kube") / "kubeconfig", "contract", server.url)
-    api = config.new_client_from_config(config_file=str(path))
-    yield api
-    api.close()
-    server.stop()
 
 
 @pytest.fixture()

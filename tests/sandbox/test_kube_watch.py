@@ -7,20 +7,8 @@ import time
 import uuid
 
 import pytest
-from kubernetes import client, config, watch
+from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
-from opsbook.sandbox.kube.kubeconfig import write_kubeconfig
-from opsbook.sandbox.kube.server import KubeApiServer
-
-
-@pytest.fixture(scope="module")
-def api_client(tmp_path_factory):
-    server = KubeApiServer().start()
-    path = write_kubeconfig(tmp_path_factory.mktemp("kube") / "kubeconfig", "watch", server.url)
-    api = config.new_client_from_config(config_file=str(path))
-    yield api
-    api.close()
-    server.stop()
 
 
 @pytest.fixture()

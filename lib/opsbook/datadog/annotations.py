@@ -12,23 +12,15 @@ hook and never breaks the drill.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 
 from opsbook.datadog import downtimes, events
-from opsbook.datadog.client import KEY_ENVS, Datadog, connect
+from opsbook.datadog.client import Datadog, configured, connect
 from opsbook.datadog.monitors_as_code import managed_monitors, wanted
 from opsbook.guard import ownership_tags
-from opsbook.params import Params
 
 log = logging.getLogger(__name__)
 PURPOSE = "drill"
-
-
-def datadog_configured(params: Params) -> bool:
-    dd = params.datadog
-    return bool(dd.api_key_ssm or os.environ.get(KEY_ENVS["api"])) and bool(
-        dd.app_key_ssm or os.environ.get(KEY_ENVS["app"]))
 
 
 def event_tags(drill: str, env: str, run_id: str) -> list[str]:
@@ -51,7 +43,7 @@ class DrillAnnotations:
         key = (event.env, event.run_id)
         if key not in self.clients:
             env = open_env(event.env, run_id=event.run_id)
-            if not datadog_configured(env.params):
+            if not configured(env.params):
                 log.debug("no Datadog keys for %s: drill %s not annotated", event.env, event.drill)
                 return
             self.clients[key] = connect(env)

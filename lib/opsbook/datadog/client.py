@@ -24,12 +24,20 @@ from urllib3.exceptions import HTTPError
 
 from opsbook.clients import Env
 from opsbook.errors import CredentialsError, OpsbookError
+from opsbook.params import Params
 from opsbook.secrets import Secret
 
 HOST_ENV = "DD_HOST"
 SITE_ENV = "DD_SITE"
 KEY_ENVS = {"api": "DD_API_KEY", "app": "DD_APP_KEY"}
 T = TypeVar("T")
+
+
+def configured(params: Params) -> bool:
+    """True when params (SSM names) or the environment give both Datadog keys."""
+    dd = params.datadog
+    return bool(dd.api_key_ssm or os.environ.get(KEY_ENVS["api"])) and bool(
+        dd.app_key_ssm or os.environ.get(KEY_ENVS["app"]))
 
 
 def resolve_host(env: Env) -> str:

@@ -145,6 +145,15 @@ class RdsDrill(Drill):
             kwargs["VpcSecurityGroupIds"] = sgs
         return kwargs
 
+    def teardown(self) -> pd.DataFrame:
+        """Step: run the drill's cleanups (restored instance without final snapshot, our
+        snapshot unless kept); a cleanup that failed fails the step."""
+        with self.step("teardown"):
+            self.run_cleanup()
+            if any(not c.done for c in self.cleanups):
+                raise OpsbookError(self.cleanup_summary())
+        return self.cleanup_table()
+
 
 # --- snapshot restore ----------------------------------------------------------------------
 
@@ -243,15 +252,6 @@ class SnapshotRestoreDrill(RdsDrill):
                 self.rpo_s = round(max(0.0, (self.snapshot_started_at - max(contained)).total_seconds()), 3)
         return pd.DataFrame(rows, columns=["table", "source rows", "restored rows", "source checksum",
                                            "restored checksum", "match"])
-
-    def teardown(self) -> pd.DataFrame:
-        """Step: delete the restored instance (no final snapshot) and our snapshot unless kept."""
-        with self.step("teardown"):
-            self.run_cleanup()
-            if any(not c.done for c in self.cleanups):
-                raise OpsbookError(self.cleanup_summary())
-        return self.cleanup_table()
-
 
 # --- point in time -------------------------------------------------------------------------
 
@@ -367,15 +367,6 @@ class PointInTimeDrill(RdsDrill):
                      "side": "before" if r.written_at <= lo else ("after" if r.written_at > hi else "boundary"),
                      "restored": r.id in restored} for r in source_rows]
         return pd.DataFrame(rows, columns=["id", "run_id", "label", "written_at", "side", "restored"])
-
-    def teardown(self) -> pd.DataFrame:
-        """Step: delete the restored instance without a final snapshot."""
-        with self.step("teardown"):
-            self.run_cleanup()
-            if any(not c.done for c in self.cleanups):
-                raise OpsbookError(self.cleanup_summary())
-        return self.cleanup_table()
-
 
 # --- failover ------------------------------------------------------------------------------
 

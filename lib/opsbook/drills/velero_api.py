@@ -193,3 +193,12 @@ def delete_request_body(backup: dict[str, Any]) -> dict[str, Any]:
                          "labels": {BACKUP_NAME_LABEL: label_value(meta["name"]),
                                     BACKUP_UID_LABEL: meta.get("uid", "")}},
             "spec": {"backupName": meta["name"]}}
+
+
+def pv_volume_id(pv: Any) -> str | None:
+    """The EBS volume id behind a PersistentVolume (CSI driver or the legacy in-tree plugin)."""
+    if pv.spec.csi and pv.spec.csi.volume_handle:
+        return pv.spec.csi.volume_handle
+    if pv.spec.aws_elastic_block_store:
+        return pv.spec.aws_elastic_block_store.volume_id.rsplit("/", 1)[-1]
+    return None

@@ -18,19 +18,11 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from opsbook.drills.velero_api import DELETE_TERMINAL, VeleroApi, delete_request_body
+from opsbook.drills.velero_api import DELETE_TERMINAL, VeleroApi, delete_request_body, pv_volume_id
 from opsbook.errors import GuardError, OpsbookError
 
 RESTORE_LABEL = "velero.io/restore-name"
 RUN_ID_LABEL = "opsbook.io/run-id"
-
-
-def _pv_volume(pv: Any) -> str | None:
-    if pv.spec.csi and pv.spec.csi.volume_handle:
-        return pv.spec.csi.volume_handle
-    if pv.spec.aws_elastic_block_store:
-        return pv.spec.aws_elastic_block_store.volume_id.rsplit("/", 1)[-1]
-    return None
 
 
 def namespace_volumes(core: Any, namespace: str) -> dict[str, str | None]:
@@ -38,7 +30,7 @@ def namespace_volumes(core: Any, namespace: str) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for pv in core.list_persistent_volume(label_selector=RESTORE_LABEL).items:
         if pv.spec.claim_ref is not None and pv.spec.claim_ref.namespace == namespace:
-            out[pv.metadata.name] = _pv_volume(pv)
+            out[pv.metadata.name] = pv_volume_id(pv)
     return out
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from kubernetes import client, dynamic
 from kubernetes.client.rest import ApiException
 
+from opsbook.drills.velero_api import pv_volume_id
 from opsbook.drills.velero_layout import (
     REQUIRED_FILES,
     Layout,
@@ -183,14 +184,6 @@ class RestoredVolume:
     snapshot_id: str
 
 
-def _pv_volume(pv: Any) -> str | None:
-    if pv.spec.csi and pv.spec.csi.volume_handle:
-        return pv.spec.csi.volume_handle
-    if pv.spec.aws_elastic_block_store:
-        return pv.spec.aws_elastic_block_store.volume_id.rsplit("/", 1)[-1]
-    return None
-
-
 def restored_volume_rows(api_client: Any, ec2: Any, stored: StoredBackup, source_ns: str,
                          target_ns: str) -> tuple[list[dict[str, Any]], list[RestoredVolume]]:
     """Each restored claim is Bound to a new PV whose EBS volume was made from the backup's snapshots."""
@@ -215,7 +208,7 @@ def restored_volume_rows(api_client: Any, ec2: Any, stored: StoredBackup, source
             rows.append(row(check, False, f"bound to the source's own PV {pv_name}: not a restored volume"))
             continue
         pv = core.read_persistent_volume(pv_name)
-        volume_id = _pv_volume(pv)
+        volume_id = pv_volume_id(pv)
         want = snapshots.get(source_pv or "")
         if not volume_id:
             rows.append(row(check, False, f"PV {pv_name} has no EBS volume"))

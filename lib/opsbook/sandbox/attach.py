@@ -18,6 +18,7 @@ from pathlib import Path
 from opsbook.errors import OpsbookError
 from opsbook.params import Params, project_root
 from opsbook.sandbox.core import Sandbox
+from opsbook.sandbox.local_servers import pid_alive
 
 SANDBOX_ENV_MARK = "OPSBOOK_SANDBOX_ENV"
 _IN_PROCESS: dict[str, Sandbox] = {}
@@ -27,21 +28,13 @@ def state_file(env: str) -> Path:
     return project_root() / ".opsbook" / f"sandbox-{env}.json"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
-
-
 def running_daemon(env: str) -> dict | None:
     """The state of a sandbox kept by `opsbook sandbox up`, if it is alive."""
     path = state_file(env)
     if not path.is_file():
         return None
     state = json.loads(path.read_text())
-    if not _alive(state["pid"]):
+    if not pid_alive(state["pid"]):
         path.unlink(missing_ok=True)
         return None
     return state
@@ -101,7 +94,7 @@ def down(env: str) -> bool:
         return False
     os.kill(state["pid"], signal.SIGTERM)
     for _ in range(100):
-        if not _alive(state["pid"]):
+        if not pid_alive(state["pid"]):
             break
         time.sleep(0.1)
     state_file(env).unlink(missing_ok=True)

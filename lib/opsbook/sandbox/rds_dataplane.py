@@ -37,7 +37,6 @@ import os
 import random
 import secrets
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,11 +47,11 @@ import pymysql
 from opsbook.dataplane.mysql import canary_ddl
 from opsbook.params import RdsInstance
 from opsbook.sandbox.core import SandboxContext, register
+from opsbook.sandbox.local_servers import MARIADB, mariadb_admin, pid_alive
 from opsbook.sandbox.mysql_proxy import MySQLProxy
 
 log = logging.getLogger(__name__)
 
-MARIADB = ("127.0.0.1", 3306)  # the machine's real server (scripts/services.sh), root without password
 REGISTRY_DB = "opsbook_sandbox"
 FAILOVER_WINDOW_S = 3.0
 SEED_ROWS = 300
@@ -85,29 +84,6 @@ def _rows(table: str, rng: random.Random, n: int) -> tuple[str, list[tuple]]:
         return "(customer_id, amount, currency, issued_at)", [
             (rng.randint(1, 300), round(rng.uniform(10, 5000), 2), "PLN", when[i]) for i in range(n)]
     return "(name, value, created_at)", [(f"{table} {i}", rng.randint(0, 10**6), when[i]) for i in range(n)]
-
-
-@contextlib.contextmanager
-def admin() -> Iterator[Any]:
-    """A root cursor on the real MariaDB, in UTC (AS OF times are UTC)."""
-    conn = pymysql.connect(host=MARIADB[0], port=MARIADB[1], user="root", password="", autocommit=True,
-                           connect_timeout=5)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SET time_zone = '+00:00'")
-            yield cur
-    finally:
-        conn.close()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _like(token: str) -> str:
@@ -152,13 +128,13 @@ class RdsDataPlane:
     def start(self, ctx: SandboxContext) -> dict[str, str]:
         self.params = ctx.params
         self.env = dict(ctx.env)
-        with admin() as cur:
+        with mariadb_admin() as cur:
             cur.execute(f"CREATE DATABASE IF NOT EXISTS `{REGISTRY_DB}`")
             cur.execute(f"CREATE TABLE IF NOT EXISTS `{REGISTRY_DB}`.namespaces (token VARCHAR(16) PRIMARY KEY, "
                         "pid INT NOT NULL, started_at DATETIME NOT NULL)")
             cur.execute(f"SELECT token, pid FROM `{REGISTRY_DB}`.namespaces")
             for token, pid in cur.fetchall():
-                if not _alive(pid):
+                if not pid_alive(pid):
                     drop_namespace(cur, token)
                     cur.execute(f"DELETE FROM `{REGISTRY_DB}`.namespaces WHERE token = %s", (token,))
             cur.execute(f"INSERT INTO `{REGISTRY_DB}`.namespaces VALUES (%s, %s, UTC_TIMESTAMP())",
@@ -183,7 +159,7 @@ class RdsDataPlane:
             for plane in self.instances.values():
                 plane.proxy.stop()
             self.instances.clear()
-        with contextlib.suppress(pymysql.MySQLError), admin() as cur:
+        with contextlib.suppress(pymysql.MySQLError), mariadb_admin() as cur:
             drop_namespace(cur, self.token)
             cur.execute(f"DELETE FROM `{REGISTRY_DB}`.namespaces WHERE token = %s", (self.token,))
 
@@ -214,7 +190,7 @@ class RdsDataPlane:
                 proxy = MySQLProxy(instance.db_instance_identifier, MARIADB, self.users, databases)
                 plane = InstancePlane(instance.db_instance_identifier, proxy, databases)
                 self.instances[plane.identifier] = plane
-                with admin() as cur:
+                with mariadb_admin() as cur:
                     for physical in databases.values():
                         cur.execute(f"CREATE DATABASE IF NOT EXISTS `{physical}`")
             instance.sandbox_endpoint_host = "127.0.0.1"
@@ -245,7 +221,7 @@ class RdsDataPlane:
         plane = self.ensure_instance(instance, [spec.database])
         physical_db = plane.databases.setdefault(spec.database, self._next("i"))
         user = self.physical_user(spec.username)
-        with admin() as cur:
+        with mariadb_admin() as cur:
             cur.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (user, password))
             cur.execute("ALTER USER %s@'%%' IDENTIFIED BY %s", (user, password))
             cur.execute(f"GRANT ALL PRIVILEGES ON `{_like(self.token).replace('%', '%%')}`.* TO %s@'%%'", (user,))
@@ -270,7 +246,7 @@ class RdsDataPlane:
         if plane is None:
             return
         plane.proxy.stop()
-        with admin() as cur:
+        with mariadb_admin() as cur:
             for physical in plane.databases.values():
                 cur.execute(f"DROP DATABASE IF EXISTS `{physical}`")
 
@@ -280,7 +256,7 @@ class RdsDataPlane:
     def copy_database(source: str, target: str, as_of: datetime | None) -> None:
         """Copy every table of `source` into a fresh `target`, as of a UTC time (versioned tables)."""
         stamp = as_of.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") if as_of else None
-        with admin() as cur:
+        with mariadb_admin() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{target}`")
             cur.execute(f"CREATE DATABASE `{target}`")
             cur.execute("SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = %s",
@@ -302,7 +278,7 @@ class RdsDataPlane:
 
     def drop_snapshot(self, snapshot_id: str) -> None:
         copies = self.snapshots.pop(snapshot_id, None) or {}
-        with admin() as cur:
+        with mariadb_admin() as cur:
             for physical in copies.values():
                 cur.execute(f"DROP DATABASE IF EXISTS `{physical}`")
 

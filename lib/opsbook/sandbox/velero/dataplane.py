@@ -28,7 +28,6 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +36,10 @@ import pymysql
 from opsbook.dataplane import rabbitmq
 from opsbook.errors import OpsbookError
 from opsbook.params import Params
+from opsbook.sandbox.local_servers import mariadb_admin, pid_alive
 
 log = logging.getLogger(__name__)
 
-MARIADB = ("127.0.0.1", 3306)  # root without a password (scripts/services.sh)
 RABBIT_ADMIN = ("guest", "guest")  # the local RabbitMQ's default administrator (loopback only)
 RABBIT_HOST, RABBIT_AMQP, RABBIT_MANAGEMENT = "127.0.0.1", 5672, "http://127.0.0.1:15672"
 REGISTRY_DB = "opsbook_sandbox"
@@ -104,28 +103,6 @@ class _Plain:
         return self._value
 
 
-@contextlib.contextmanager
-def admin_cursor() -> Iterator[Any]:
-    # no TLS on loopback (building an SSL context costs ~70 ms a connection)
-    conn = pymysql.connect(host=MARIADB[0], port=MARIADB[1], user="root", password="", autocommit=True,
-                           connect_timeout=10, ssl_disabled=True)
-    try:
-        with conn.cursor() as cur:
-            yield cur
-    finally:
-        conn.close()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _q(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
@@ -176,40 +153,40 @@ class DataPlane:
                 f"`make services` (scripts/services.sh). The error: {exc}") from None
 
     def _register(self) -> None:
-        with admin_cursor() as cur:
+        with mariadb_admin() as cur:
             cur.execute(f"CREATE DATABASE IF NOT EXISTS {_q(REGISTRY_DB)}")
             cur.execute(f"CREATE TABLE IF NOT EXISTS {_q(REGISTRY_DB)}.{_q(REGISTRY_TABLE)} ("
                         "token VARCHAR(16) NOT NULL, pid INT NOT NULL, kind VARCHAR(16) NOT NULL, "
                         "name VARCHAR(128) NOT NULL, PRIMARY KEY (token, kind, name))")
             cur.execute(f"SELECT DISTINCT token, pid FROM {_q(REGISTRY_DB)}.{_q(REGISTRY_TABLE)}")
-            dead = [token for token, pid in cur.fetchall() if not _alive(pid)]
+            dead = [token for token, pid in cur.fetchall() if not pid_alive(pid)]
         for token in dead:
             self._drop_registered(token)
         self._record("sandbox", self.token)
 
     def _record(self, kind: str, name: str) -> None:
-        with admin_cursor() as cur:
+        with mariadb_admin() as cur:
             cur.execute(f"REPLACE INTO {_q(REGISTRY_DB)}.{_q(REGISTRY_TABLE)} VALUES (%s, %s, %s, %s)",
                         (self.token, os.getpid(), kind, name))
 
     def _forget(self, kind: str, name: str) -> None:
-        with admin_cursor() as cur:
+        with mariadb_admin() as cur:
             cur.execute(f"DELETE FROM {_q(REGISTRY_DB)}.{_q(REGISTRY_TABLE)} WHERE token = %s AND kind = %s "
                         "AND name = %s", (self.token, kind, name))
 
     def _drop_registered(self, token: str) -> None:
-        with admin_cursor() as cur:
+        with mariadb_admin() as cur:
             cur.execute(f"SELECT kind, name FROM {_q(REGISTRY_DB)}.{_q(REGISTRY_TABLE)} WHERE token = %s", (token,))
             rows = cur.fetchall()
         for kind, name in rows:
             with contextlib.suppress(Exception):
                 self._drop(kind, name)
-        with admin_cursor() as cur:
+        with mariadb_admin() as cur:
             cur.execute(f"DELETE FROM {_q(REGISTRY_DB)}.{_q(REGISTRY_TABLE)} WHERE token = %s", (token,))
 
     def _drop(self, kind: str, name: str) -> None:
         if kind == "database":
-            with admin_cursor() as cur:
+            with mariadb_admin() as cur:
                 cur.execute(f"DROP DATABASE IF EXISTS {_q(name)}")
         elif kind == "vhost":
             rabbitmq.Management(self._broker(name)).delete_vhost(name)
@@ -229,7 +206,7 @@ class DataPlane:
             password = sandbox_password("mysql " + mysql.username)
             ssm.put_parameter(Name=mysql.password_ssm, Value=password, Type="SecureString", Overwrite=True)
             pattern = self.access.mysql.database.split("{", 1)[0].replace("_", "\\_") + "%"
-            with admin_cursor() as cur:
+            with mariadb_admin() as cur:
                 cur.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (mysql.username, password))
                 cur.execute("ALTER USER %s@'%%' IDENTIFIED BY %s", (mysql.username, password))
                 cur.execute(f"GRANT ALL PRIVILEGES ON {_q(pattern).replace('%', '%%')}.* TO %s@'%%'",
@@ -254,7 +231,7 @@ class DataPlane:
         mgmt.load_definitions(SOURCE_DEFINITIONS)
 
     def _seed_database(self, database: str) -> None:
-        with admin_cursor() as cur:
+        with mariadb_admin() as cur:
             cur.execute(f"CREATE DATABASE IF NOT EXISTS {_q(database)}")
             cur.execute(f"CREATE TABLE IF NOT EXISTS {_q(database)}.{_q(SOURCE_TABLE)} ({SOURCE_TABLE_DDL})")
             cur.execute(f"SELECT COUNT(*) FROM {_q(database)}.{_q(SOURCE_TABLE)}")
@@ -316,7 +293,7 @@ class DataPlane:
         return ""
 
     def _copy_database(self, source: str, target: str) -> list[str]:
-        with admin_cursor() as cur:
+        with mariadb_admin() as cur:
             cur.execute(f"CREATE DATABASE IF NOT EXISTS {_q(target)}")
             cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
                         "AND table_type = 'BASE TABLE'", (source,))
@@ -354,7 +331,7 @@ class DataPlane:
             return vhost
         database = self.database(namespace, service, self._db_name(namespace, service))
         self._restored(namespace, "database", database)
-        with admin_cursor() as cur:
+        with mariadb_admin() as cur:
             cur.execute("SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = %s", (database,))
             if cur.fetchone()[0]:
                 return database

@@ -1,0 +1,107 @@
+"""Written conclusions for the finance notebooks, from their numbers (report.html hides code)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from IPython.display import Markdown
+
+from opsbook.cost.services import display
+
+
+def _usd(value: float) -> str:
+    return f"${value:,.0f}" if abs(value) >= 100 else f"${value:,.2f}"
+
+
+def monthly_review(totals: dict[str, Any], by_service: pd.DataFrame, movers: pd.DataFrame,
+                   untagged: dict[str, Any], budgets: pd.DataFrame, reconciliation: dict[str, Any]) -> Markdown:
+    direction = "up" if totals["change"] >= 0 else "down"
+    lines = [f"**{totals['month']}: {_usd(totals['this'])}**, {direction} {_usd(abs(totals['change']))} "
+             f"({totals['change_pct']:+.1f}%) on the month before ({_usd(totals['previous'])})."
+             if totals["change_pct"] is not None else f"**{totals['month']}: {_usd(totals['this'])}**."]
+    if len(by_service):
+        top = by_service.iloc[0]
+        lines.append(f"- The biggest move: {display(top['service'])} ({_usd(top['change'])}).")
+    if len(movers):
+        first = movers.iloc[0]
+        lines.append(f"- Behind it, usage type `{first['usage_type']}` changed by {_usd(first['change'])}.")
+    lines.append(f"- {untagged['untagged_pct']:.1f}% of taggable spend ({_usd(untagged['untagged'])}) carries no "
+                 "team tag: tag those resources or they stay unattributed.")
+    this_month = budgets[budgets["month"] == totals["month"]]
+    for _, b in this_month.iterrows():
+        state = "over" if b["over"] else "within"
+        lines.append(f"- Budget `{b['budget']}`: {b['used_pct']:.0f}% used, {state} its {_usd(b['limit'])} limit.")
+    if reconciliation["all_ok"]:
+        lines.append(f"- The CUR and Cost Explorer agree for {', '.join(reconciliation['months'])} "
+                     f"(largest difference {_usd(reconciliation['max_abs_difference'])}).")
+    else:
+        lines.append("- **The CUR and Cost Explorer disagree** beyond tolerance: see the reconciliation table "
+                     "before using these numbers.")
+    return Markdown("\n".join(lines))
+
+
+def allocation(table: pd.DataFrame, bill: float, teams: pd.DataFrame) -> Markdown:
+    idle = float(table.loc[table["namespace"] == "(idle)", "total"].sum())
+    top = teams.iloc[0] if len(teams) else None
+    lines = [f"The cluster cost **{_usd(bill)}** this month; the allocation adds up to {_usd(table['total'].sum())}."]
+    if top is not None:
+        lines.append(f"- Largest team: **{top['team']}** with {_usd(top['total'])} ({top['total'] / bill:.0%}).")
+    if idle:
+        lines.append(f"- **{_usd(idle)} ({idle / bill:.0%}) is idle**: capacity no pod requests or uses. "
+                     "Right-sizing node groups (see savings-opportunities) turns it into savings.")
+    return Markdown("\n".join(lines))
+
+
+def forecast(total: pd.DataFrame, backtest: dict[str, Any], anomalies: pd.DataFrame,
+             cost_explorer: pd.DataFrame) -> Markdown:
+    months = ", ".join(f"{p:%b %Y} {_usd(v)}" for p, v in zip(total["period"], total["forecast"], strict=True))
+    lines = [f"Forecast: {months} (with the interval shown in the chart)."]
+    verdict = "meets" if backtest["meets_goal"] else "**misses**"
+    lines.append(f"- Backtest over {', '.join(backtest['months'])}: mean error {backtest['mape_pct']:.1f}%, "
+                 f"which {verdict} the {backtest['goal_pct']:.0f}% goal.")
+    both = total.merge(cost_explorer, on="period")
+    if len(both):
+        gap = float((both["forecast"] - both["cost_explorer"]).sum())
+        lines.append(f"- Cost Explorer's forecast for the same months differs by {_usd(gap)} in total.")
+    if len(anomalies):
+        a = anomalies.iloc[0]
+        lines.append(f"- Largest anomaly: {a['name']} `{a['usage_type']}` from {a['start']} to {a['end']}, "
+                     f"{_usd(a['impact'])} above normal. Check what changed then.")
+    else:
+        lines.append("- No cost anomaly above the threshold in the lookback window.")
+    return Markdown("\n".join(lines))
+
+
+def region_model(summary: pd.DataFrame, home: str) -> Markdown:
+    totals = summary.loc["total"]
+    base = totals[f"{home} with scenario"]
+    lines = [f"With the scenario, the estate would cost {_usd(base)} a month in {home}."]
+    for name, value in totals.items():
+        if name.endswith("with scenario") and not name.startswith(home):
+            region = name.split()[0]
+            lines.append(f"- **{region}: {_usd(value)} a month** ({(value - base) / base:+.1%} against {home}).")
+    lines.append("- Prices are on-demand list prices from the AWS Price List; discounts (Savings Plans) "
+                 "would apply in every region alike.")
+    return Markdown("\n".join(lines))
+
+
+def unit_cost(table: pd.DataFrame, fit: pd.DataFrame) -> Markdown:
+    last = table[table["month"] == table["month"].max()]
+    lines = [f"Cost per 1,000 SMS in {last['month'].iloc[0]}: " + ", ".join(
+        f"**{r['region']} ${r['cost_per_1000_sms']:.4f}**" for _, r in last.iterrows()) + "."]
+    for _, r in fit.iterrows():
+        lines.append(f"- {r['region']}: about {_usd(r['fixed_per_month'])} a month is fixed and "
+                     f"${r['variable_per_1000_sms']:.4f} per 1,000 SMS is variable "
+                     f"({r['variable_share_pct']:.0f}% of cost moves with volume; fit R² {r['r2']:.2f}).")
+    lines.append("- A low variable share means more volume lowers the unit cost: the fixed part is spread thinner.")
+    return Markdown("\n".join(lines))
+
+
+def savings(summary: pd.DataFrame) -> Markdown:
+    total = float(summary["monthly_saving"].sum())
+    lines = [f"Estimated savings: **{_usd(total)} a month** ({_usd(total * 12)} a year) across "
+             f"{int((summary['monthly_saving'] > 0).sum())} kinds of opportunity."]
+    for _, r in summary[summary["monthly_saving"] > 0].head(3).iterrows():
+        lines.append(f"- {r['opportunity']}: {_usd(r['monthly_saving'])} a month — {r['how']}.")
+    return Markdown("\n".join(lines))

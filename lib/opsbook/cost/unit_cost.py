@@ -1,0 +1,78 @@
+"""Cost per 1,000 SMS by month and region, and its fixed and variable parts.
+
+A region's cost is what the CUR bills in that region; global charges (Route 53, tax,
+Marketplace, Savings Plan fees) are spread over regions by their share of the month's SMS.
+Fixed and variable cost come from a least-squares line through the days: daily cost =
+fixed + variable x daily SMS. Charges billed once a month count as fixed.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from opsbook.cost.anomaly import daily_usage, monthly_lumps
+from opsbook.cost.query import CostQuery
+from opsbook.cost.sources import CostSource
+from opsbook.cost.volume import monthly
+
+GLOBAL = "global"
+
+
+def monthly_unit_cost(source: CostSource, volume: pd.DataFrame, start: date, end: date,
+                      metric: str = "amortized") -> pd.DataFrame:
+    """month, region, direct cost, spread global cost, SMS, cost per 1,000 SMS."""
+    cost = source.costs(CostQuery(start, end, "MONTHLY", ("region",), metric))
+    sms = monthly(volume)
+    table = sms.merge(cost.rename(columns={"cost": "direct_cost"})[["period", "region", "direct_cost"]],
+                      on=["period", "region"], how="left").fillna({"direct_cost": 0.0})
+    glob = cost[cost["region"] == GLOBAL].set_index("period")["cost"]
+    # regions billed without SMS (if any) are spread like the global charges
+    orphan = cost[~cost["region"].isin([*sms["region"].unique(), GLOBAL])].groupby("period")["cost"].sum()
+    shared = glob.add(orphan, fill_value=0.0)
+    share = table["sms"] / table.groupby("period")["sms"].transform("sum")
+    table["shared_cost"] = share * table["period"].map(shared).fillna(0.0)
+    table["cost"] = table["direct_cost"] + table["shared_cost"]
+    table["cost_per_1000_sms"] = table["cost"] / table["sms"] * 1000
+    table["month"] = table["period"].dt.strftime("%Y-%m")
+    return table[["month", "region", "days", "sms", "direct_cost", "shared_cost", "cost",
+                  "cost_per_1000_sms"]].reset_index(drop=True)
+
+
+def fixed_variable(source: CostSource, volume: pd.DataFrame, start: date, end: date,
+                   metric: str = "amortized") -> pd.DataFrame:
+    """Per region: fixed cost a month, variable cost per 1,000 SMS, and the fit's R²."""
+    daily = daily_usage(source, start, end, metric)
+    lumps = monthly_lumps(daily)
+    region_daily = source.costs(CostQuery(start, end, "DAILY", ("region", "usage_type"), metric,
+                                          include={"record_type": ("Usage", "SavingsPlanCoveredUsage")}))
+    rows = []
+    for region, sms in volume.groupby("region"):
+        part = region_daily[(region_daily["region"] == region) & ~region_daily["usage_type"].isin(lumps)]
+        spread = part.groupby("period")["cost"].sum()
+        lump = region_daily[(region_daily["region"] == region) & region_daily["usage_type"].isin(lumps)]["cost"].sum()
+        days = sms.set_index("date")["sms_count"]
+        joined = pd.concat([spread.rename("cost"), days.rename("sms")], axis=1).dropna()
+        if len(joined) < 14:
+            continue
+        x, y = joined["sms"].to_numpy(), joined["cost"].to_numpy()
+        slope, intercept = np.polyfit(x, y, 1)
+        fitted = slope * x + intercept
+        r2 = 1 - ((y - fitted) ** 2).sum() / ((y - y.mean()) ** 2).sum()
+        months = len(joined) / 30.4375
+        rows.append({
+            "region": region,
+            "fixed_per_month": intercept * 30.4375 + lump / months,
+            "variable_per_1000_sms": slope * 1000,
+            "r2": r2,
+            "days": len(joined),
+            "avg_sms_per_month": float(x.mean() * 30.4375),
+        })
+    out = pd.DataFrame(rows, columns=["region", "fixed_per_month", "variable_per_1000_sms", "r2", "days",
+                                      "avg_sms_per_month"])
+    out["variable_share_pct"] = (out["variable_per_1000_sms"] * out["avg_sms_per_month"] / 1000
+                                 / (out["fixed_per_month"] + out["variable_per_1000_sms"] * out["avg_sms_per_month"] / 1000)
+                                 * 100)
+    return out
