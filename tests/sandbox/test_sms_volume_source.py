@@ -10,7 +10,6 @@ import boto3
 import pytest
 import requests
 import yaml
-
 from opsbook.clients import Env
 from opsbook.cost.volume import source_of
 from opsbook.params import load_params
