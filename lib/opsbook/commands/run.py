@@ -19,7 +19,11 @@ def list_notebooks() -> None:
     """Every runbook and notebook with its purpose and parameters."""
     from opsbook.notebooks import all_notebooks, describe
 
-    table = Table("name", "kind", "purpose", "parameters", show_lines=True)
+    table = Table(show_lines=True)
+    table.add_column("name", no_wrap=True)  # copied into `opsbook run NAME`: never cut
+    table.add_column("kind", no_wrap=True)
+    table.add_column("purpose")
+    table.add_column("parameters", overflow="fold")
     for path in all_notebooks():
         info = describe(path)
         params = ", ".join(f"{k}={v['default']}" for k, v in info.parameters.items() if k != "env")
