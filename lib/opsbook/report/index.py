@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 # Records shown in the index, in this order, when a notebook recorded them.
-HEADLINE_KEYS = ("headline", "drill", "summary")
+HEADLINE_KEYS = ("headline", "drill", "summary", "totals", "backtest")
 
 
 def headline(records: dict[str, Any], width: int = 160) -> str:
@@ -29,7 +29,7 @@ def headline(records: dict[str, Any], width: int = 160) -> str:
 
 def _num(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:,.2f}"
+        return f"{value:,.2f}" if abs(value) >= 1 or value == 0 else f"{value:.3g}"
     return str(value)
 
 
