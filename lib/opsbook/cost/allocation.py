@@ -20,11 +20,11 @@ whole month: the notebook says so.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from kubernetes.utils.quantity import parse_quantity
 
@@ -173,55 +173,77 @@ def _split(pool: float, weights: pd.Series) -> pd.Series:
     return weights / total * pool
 
 
-def allocate(lines: pd.DataFrame, snapshot: ClusterSnapshot, settings: CostAllocation,
-             teams: dict[str, str]) -> Allocation:
-    """Split the cluster's lines over namespaces (see the module's docstring)."""
-    lines = lines.copy()
-    nodes = snapshot.nodes.set_index("instance_id", drop=False)
-    pv_owner = dict(zip(snapshot.volumes["volume_id"], snapshot.volumes["namespace"], strict=True))
-    kind = []
-    for _, line in lines.iterrows():
-        if pd.notna(line["rule"]):
-            kind.append("shared")
-        elif line["resource_id"] in nodes.index:
-            kind.append("node")
-        elif line["resource_id"] in pv_owner:
-            kind.append("volume")
-        else:
-            kind.append("pooled")
-        # pooled: cluster EC2 lines with no running node or PV (nodes since removed, root volumes)
-    lines["treated_as"] = kind
-    cols = ["cpu", "memory", "volumes", "other_node_costs"]
-    acc: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(cols, 0.0))
-    idle = {"cpu": 0.0, "memory": 0.0}
-    ratio = settings.cpu_core_hour_usd / settings.ram_gib_hour_usd
+def _treatment(lines: pd.DataFrame, snapshot: ClusterSnapshot) -> np.ndarray:
+    """How each line is split: by its shared rule, as a running node, as a bound volume, or pooled.
+
+    pooled: cluster EC2 lines with no running node or PV (nodes since removed, root volumes).
+    """
+    rid = lines["resource_id"]
+    return np.select(
+        [lines["rule"].notna().to_numpy(), rid.isin(snapshot.nodes["instance_id"]).to_numpy(),
+         rid.isin(snapshot.volumes["volume_id"]).to_numpy()],
+        ["shared", "node", "volume"], "pooled")
+
+
+def _split_nodes(node_cost: pd.Series, snapshot: ClusterSnapshot,
+                 ratio: float) -> tuple[pd.DataFrame, dict[str, float], pd.DataFrame]:
+    """Each node's cost split into CPU and memory, then over the namespaces claiming them.
+
+    Vectorized over all (node, namespace) claims at once: a loop per node filtering the pods
+    grows with nodes x pods. Returns the per-namespace cpu/memory cost (namespaces in order of
+    first claim, node by node), the idle cpu/memory cost and one row per node.
+    """
+    info = snapshot.nodes.set_index("instance_id", drop=False).loc[node_cost.index]
+    cost = node_cost.to_numpy(dtype=float)
+    cpu_w, mem_w = info["cpu"].to_numpy(dtype=float) * ratio, info["memory_gib"].to_numpy(dtype=float)
+    part = {"cpu": cost * cpu_w / (cpu_w + mem_w), "memory": cost * mem_w / (cpu_w + mem_w)}
+    capacity = {"cpu": info["cpu"].to_numpy(dtype=float), "memory": info["memory_gib"].to_numpy(dtype=float)}
     pods = snapshot.pods.assign(
         cpu=snapshot.pods[["cpu_request", "cpu_usage"]].max(axis=1),
         memory=snapshot.pods[["memory_request_gib", "memory_usage_gib"]].max(axis=1),
     )
-    node_rows = []
+    # one row per (node, namespace), in the nodes' cost order, namespaces sorted within a node
+    claims = pods.groupby(["node", "namespace"])[["cpu", "memory"]].sum().reset_index()
+    position = pd.DataFrame({"node": info["node"].to_numpy(), "pos": np.arange(len(info))})
+    claims = claims.merge(position, on="node").sort_values("pos", kind="stable")
+    pos = claims["pos"].to_numpy()
+    per_ns: dict[str, pd.Series] = {}
+    idle: dict[str, float] = {}
+    claimed: dict[str, np.ndarray] = {}
+    for res in ("cpu", "memory"):
+        cap = capacity[res][pos]
+        amount = claims[res].to_numpy(dtype=float)
+        share = np.divide(amount, cap, out=amount * 0, where=cap != 0)
+        total = np.bincount(pos, weights=share, minlength=len(info))
+        # usage above capacity: the node is fully claimed, nothing idle
+        share = share / np.where(total > 1, total, 1.0)[pos]
+        claimed[res] = np.bincount(pos, weights=share, minlength=len(info))
+        per_ns[res] = pd.Series(part[res][pos] * share).groupby(claims["namespace"].to_numpy(), sort=False).sum()
+        idle[res] = float((part[res] * (1 - claimed[res])).sum())
+    node_rows = pd.DataFrame({
+        "node": info["node"].to_numpy(), "instance_id": node_cost.index.to_numpy(),
+        "node_group": info["node_group"].to_numpy(), "instance_type": info["instance_type"].to_numpy(),
+        "cost": cost, "cpu_claimed_pct": claimed["cpu"] * 100, "memory_claimed_pct": claimed["memory"] * 100,
+    })
+    return pd.DataFrame(per_ns), idle, node_rows
+
+
+def allocate(lines: pd.DataFrame, snapshot: ClusterSnapshot, settings: CostAllocation,
+             teams: dict[str, str]) -> Allocation:
+    """Split the cluster's lines over namespaces (see the module's docstring)."""
+    lines = lines.copy()
+    lines["treated_as"] = _treatment(lines, snapshot)
+    cols = ["cpu", "memory", "volumes", "other_node_costs"]
+    ratio = settings.cpu_core_hour_usd / settings.ram_gib_hour_usd
     node_cost = lines[lines["treated_as"] == "node"].groupby("resource_id")["cost"].sum()
-    for instance_id, cost in node_cost.items():
-        node = nodes.loc[instance_id]
-        cpu_w, mem_w = node["cpu"] * ratio, node["memory_gib"]
-        part = {"cpu": cost * cpu_w / (cpu_w + mem_w), "memory": cost * mem_w / (cpu_w + mem_w)}
-        on_node = pods[pods["node"] == node["node"]].groupby("namespace")[["cpu", "memory"]].sum()
-        capacity = {"cpu": node["cpu"], "memory": node["memory_gib"]}
-        claimed = {}
-        for res in ("cpu", "memory"):
-            share = on_node[res] / capacity[res] if capacity[res] else on_node[res] * 0
-            if share.sum() > 1:  # usage above capacity: the node is fully claimed, nothing idle
-                share = share / share.sum()
-            claimed[res] = float(share.sum())
-            for ns, s in share.items():
-                acc[ns][res] += part[res] * s
-            idle[res] += part[res] * (1 - share.sum())
-        node_rows.append({"node": node["node"], "instance_id": instance_id, "node_group": node["node_group"],
-                          "instance_type": node["instance_type"], "cost": cost,
-                          "cpu_claimed_pct": claimed["cpu"] * 100, "memory_claimed_pct": claimed["memory"] * 100})
-    for _, line in lines[lines["treated_as"] == "volume"].iterrows():
-        acc[pv_owner[line["resource_id"]]]["volumes"] += line["cost"]
-    direct = pd.DataFrame.from_dict(acc, orient="index", columns=cols).astype(float)
+    compute, idle, node_rows = _split_nodes(node_cost, snapshot, ratio)
+    pv_owner = dict(zip(snapshot.volumes["volume_id"], snapshot.volumes["namespace"], strict=True))
+    vol = lines[lines["treated_as"] == "volume"]
+    volumes = vol["cost"].groupby(vol["resource_id"].map(pv_owner).to_numpy(), sort=False).sum()
+    names = list(dict.fromkeys([*compute.index, *volumes.index]))
+    direct = pd.DataFrame({"cpu": compute.get("cpu"), "memory": compute.get("memory"), "volumes": volumes,
+                           "other_node_costs": 0.0}, index=pd.Index(names, dtype=object), columns=cols)
+    direct = direct.fillna(0.0).astype(float)
     # pooled node costs go where the nodes' cost went, idle included
     pooled = float(lines.loc[lines["treated_as"] == "pooled", "cost"].sum())
     node_alloc = direct["cpu"] + direct["memory"]
@@ -273,7 +295,7 @@ def allocate(lines: pd.DataFrame, snapshot: ClusterSnapshot, settings: CostAlloc
     table.insert(0, "team", [teams.get(ns, NO_TEAM) if not ns.startswith("(") else "" for ns in table.index])
     table = table.rename_axis("namespace").reset_index()
     table = table.sort_values("total", ascending=False).reset_index(drop=True)
-    return Allocation(table, shared.rename_axis("namespace").reset_index(), pd.DataFrame(node_rows), lines,
+    return Allocation(table, shared.rename_axis("namespace").reset_index(), node_rows, lines,
                       float(lines["cost"].sum()), notes)
 
 
