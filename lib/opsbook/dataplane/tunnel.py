@@ -23,15 +23,10 @@ import time
 from dataclasses import dataclass
 
 from opsbook.errors import OpsbookError
+from opsbook.net import free_port
 
 _OPEN: dict[tuple[str, int], Tunnel] = {}
 _LOCK = threading.Lock()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -56,7 +51,7 @@ def open_tunnel(command: str, host: str, port: int, timeout: float = 30) -> Tunn
         tunnel = _OPEN.get((host, port))
         if tunnel is not None and tunnel.process.poll() is None:
             return tunnel
-        local_port = _free_port()
+        local_port = free_port()
         argv = shlex.split(command.format(host=host, port=port, local_port=local_port))
         try:
             process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

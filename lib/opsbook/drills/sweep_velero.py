@@ -20,9 +20,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from opsbook.clients import error_code
 from opsbook.drills import velero_teardown
 from opsbook.drills.framework import PURPOSE
 from opsbook.drills.sweeper import Leftover, _created, finder
@@ -121,8 +123,8 @@ def drill_backups(env: Any) -> list[Leftover]:
 def _volume_tags(ec2: Any, volume_id: str) -> dict[str, str] | None:
     try:
         return _tags(ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0].get("Tags"))
-    except Exception as exc:  # noqa: BLE001
-        if "NotFound" in str(exc):
+    except ClientError as exc:
+        if error_code(exc).endswith("NotFound"):
             return None
         raise
 
@@ -130,8 +132,8 @@ def _volume_tags(ec2: Any, volume_id: str) -> dict[str, str] | None:
 def _delete_volume(ec2: Any, volume_id: str) -> None:
     try:
         ec2.delete_volume(VolumeId=volume_id)
-    except Exception as exc:  # noqa: BLE001
-        if "NotFound" not in str(exc):
+    except ClientError as exc:
+        if not error_code(exc).endswith("NotFound"):
             raise
 
 
@@ -157,8 +159,8 @@ def drill_volumes(env: Any) -> list[Leftover]:
 def _snapshot_tags(ec2: Any, snapshot_id: str) -> dict[str, str] | None:
     try:
         snaps = ec2.describe_snapshots(OwnerIds=["self"], SnapshotIds=[snapshot_id])["Snapshots"]
-    except Exception as exc:  # noqa: BLE001
-        if "NotFound" in str(exc):
+    except ClientError as exc:
+        if error_code(exc).endswith("NotFound"):
             return None
         raise
     return _tags(snaps[0].get("Tags")) if snaps else None
@@ -167,8 +169,8 @@ def _snapshot_tags(ec2: Any, snapshot_id: str) -> dict[str, str] | None:
 def _delete_snapshot(ec2: Any, snapshot_id: str) -> None:
     try:
         ec2.delete_snapshot(SnapshotId=snapshot_id)
-    except Exception as exc:  # noqa: BLE001
-        if "NotFound" not in str(exc):
+    except ClientError as exc:
+        if not error_code(exc).endswith("NotFound"):
             raise
 
 

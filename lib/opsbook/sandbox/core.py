@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from opsbook.net import free_port  # noqa: F401 - services import it from here
 from opsbook.params import Params
 
 # Credentials the sandbox hands to boto3: moto accepts any, real AWS none of these.
@@ -27,12 +27,6 @@ SANDBOX_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "sandbox",
     "AWS_SESSION_TOKEN": "sandbox",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
