@@ -32,5 +32,10 @@ class MotoService:
 
     def stop(self) -> None:
         if self.server is not None:
+            # moto keeps its state per process, not per server: forget it, so that a later
+            # sandbox in this process seeds a clean estate
+            from moto.moto_api._internal import moto_api_backend
+
+            moto_api_backend.reset()
             self.server.stop()
             self.server = None
