@@ -121,7 +121,9 @@ class Controller:
         self.stopping.set()
         self.queue.put(("stop", ""))
         for thread in self.threads:
-            thread.join(timeout=WATCH_SECONDS + 2)
+            # the worker finishes its item; a watcher blocked in a long poll is a daemon
+            # thread that returns once the API server stops, so it is not waited for
+            thread.join(timeout=WATCH_SECONDS + 2 if thread.name == "velero-worker" else 0.1)
 
     def _watch(self, kind: str, make: Callable[[Any], Any]) -> None:
         api = config.new_client_from_config(config_file=self.ctx.kubeconfig)
