@@ -2,8 +2,10 @@
 
 Per service, cost a day = a + b x SMS a day (least squares over complete months); SMS a
 day is projected with a log-linear trend over the same months; a month's forecast is that
-times its days. The prediction interval is the regression's (normal approximation) for the
-given level. The backtest fits on all but the last `backtest_months` complete months and
+times its days. The prediction interval carries both uncertainties: the regression's own
+(prediction variance of a new observation) and the SMS trend's (its prediction variance
+in log space, carried through the slope), with Student's t quantile for the small number
+of months (Cornish-Fisher expansion; no scipy needed). The backtest fits on all but the last `backtest_months` complete months and
 reports the error against what was billed (MAPE), beside Cost Explorer's own forecast.
 """
 
@@ -56,12 +58,27 @@ def _fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float, floa
         float(((x - x.mean()) ** 2).sum()), n
 
 
-def project_sms(months: pd.DataFrame, targets: list[pd.Timestamp]) -> pd.Series:
-    """SMS a day in the target months from a log-linear trend over the history's months."""
+def t_quantile(p: float, dof: int) -> float:
+    """Student's t quantile by the Cornish-Fisher expansion around the normal (good for dof >= 3)."""
+    z = NormalDist().inv_cdf(p)
+    if dof <= 0:
+        return z
+    return z + (z**3 + z) / (4 * dof) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * dof**2)
+
+
+def project_sms(months: pd.DataFrame, targets: list[pd.Timestamp]) -> pd.DataFrame:
+    """SMS a day in the target months from a log-linear trend over the history's months,
+    with the standard error of that projection (in SMS a day)."""
     t = np.array([(p.year * 12 + p.month) for p in months["period"]], float)
     y = np.log(months["sms"].to_numpy() / months["days"].to_numpy())
-    slope, intercept = np.polyfit(t, y, 1) if len(t) >= 2 else (0.0, float(y.mean()))
-    return pd.Series({p: float(np.exp(intercept + slope * (p.year * 12 + p.month))) for p in targets})
+    slope, intercept, sd, tm, stt, n = _fit(t, y)
+    rows = {}
+    for p in targets:
+        t0 = p.year * 12 + p.month
+        x0 = float(np.exp(intercept + slope * t0))
+        se_log = sd * np.sqrt(1 + 1 / max(n, 1) + ((t0 - tm) ** 2 / stt if stt else 0.0))
+        rows[p] = {"sms_per_day": x0, "se": x0 * se_log}
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 @dataclass
@@ -76,7 +93,6 @@ def forecast(hist: pd.DataFrame, horizon: int, level: float) -> Forecast:
     targets = [pd.Timestamp(add_months(last.date(), k + 1)) for k in range(horizon)]
     months = hist.groupby("period", as_index=False).agg(sms=("sms", "first"), days=("days", "first"))
     sms_day = project_sms(months, targets)
-    z = NormalDist().inv_cdf(0.5 + level / 2)
     rows = []
     series = {name: part for name, part in hist.groupby("service")}
     series["__total__"] = hist.groupby("period", as_index=False).agg(
@@ -85,12 +101,14 @@ def forecast(hist: pd.DataFrame, horizon: int, level: float) -> Forecast:
         x = (part["sms"] / part["days"]).to_numpy()
         y = (part["cost"] / part["days"]).to_numpy()
         slope, intercept, sd, xm, sxx, n = _fit(x, y)
+        q = t_quantile(0.5 + level / 2, n - 2)
         for p in targets:
-            x0, days = sms_day[p], _days(p)
+            x0, x0_se, days = sms_day.at[p, "sms_per_day"], sms_day.at[p, "se"], _days(p)
             mean = (intercept + slope * x0) * days
-            se = sd * np.sqrt(1 + 1 / max(n, 1) + ((x0 - xm) ** 2 / sxx if sxx else 0.0)) * days
-            rows.append({"period": p, "service": service, "forecast": mean, "lower": mean - z * se,
-                         "upper": mean + z * se, "sms_per_day": x0})
+            regression_var = sd**2 * (1 + 1 / max(n, 1) + ((x0 - xm) ** 2 / sxx if sxx else 0.0))
+            se = np.sqrt(regression_var + (slope * x0_se) ** 2) * days
+            rows.append({"period": p, "service": service, "forecast": mean, "lower": mean - q * se,
+                         "upper": mean + q * se, "sms_per_day": x0})
     frame = pd.DataFrame(rows)
     total = frame[frame["service"] == "__total__"].drop(columns="service").reset_index(drop=True)
     by_service = frame[frame["service"] != "__total__"].drop(columns="sms_per_day").reset_index(drop=True)
