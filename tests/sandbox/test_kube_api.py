@@ -15,33 +15,6 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 
-@pytest.fixture()
-def core(api_client):
-    return client.CoreV1Api(api_client)
-
-
-@pytest.fixture()
-def apps(api_client):
-    return client.AppsV1Api(api_client)
-
-
-@pytest.fixture()
-def custom(api_client):
-    return client.CustomObjectsApi(api_client)
-
-
-@pytest.fixture()
-def ns(core):
-    """A fresh namespace per test, deleted afterwards."""
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={"team": "qa"})))
-    yield name
-    try:
-        core.delete_namespace(name)
-    except ApiException as exc:
-        assert exc.status == 404
-
-
 def status_of(exc: ApiException) -> dict:
     return json.loads(exc.body)
 

@@ -20,20 +20,6 @@ SHARED_VELERO = ROOT.parent / "shared" / "contracts" / "velero"
 VELERO = ("velero.io", "v1")
 
 
-@pytest.fixture()
-def custom(api_client):
-    return client.CustomObjectsApi(api_client)
-
-
-@pytest.fixture()
-def ns(api_client):
-    core = client.CoreV1Api(api_client)
-    name = f"v-{uuid.uuid4().hex[:8]}"
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    yield name
-    core.delete_namespace(name)
-
-
 def failure(call, *args, **kwargs) -> tuple[int, dict]:
     with pytest.raises(ApiException) as info:
         call(*args, **kwargs)

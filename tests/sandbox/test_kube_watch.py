@@ -11,19 +11,6 @@ from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
 
-@pytest.fixture()
-def core(api_client):
-    return client.CoreV1Api(api_client)
-
-
-@pytest.fixture()
-def ns(core):
-    name = f"w-{uuid.uuid4().hex[:8]}"
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    yield name
-    core.delete_namespace(name)
-
-
 def cm(name: str, labels: dict | None = None) -> client.V1ConfigMap:
     return client.V1ConfigMap(metadata=client.V1ObjectMeta(name=name, labels=labels), data={"v": "1"})
 

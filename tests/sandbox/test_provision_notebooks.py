@@ -15,6 +15,8 @@ import boto3
 import pytest
 from opsbook.runner import describe_failure, run_notebook
 
+from tests.sandbox.conftest import put_ssm_markers
+
 PRODUCED: list[Path] = []  # run folders and generated files, scanned by the last test
 
 
@@ -26,15 +28,7 @@ def work(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def markers(sandbox, sandbox_params) -> dict[str, str]:
     """Distinctive values of every type in the env's tree: the sync copies them like the seeded ones."""
-    ssm = boto3.client("ssm", region_name=sandbox_params.region)
-    base = f"{sandbox_params.ssm.prefix}/opsbook-test/notebooks"
-    made = {f"{base}/plain": ("String", f"marker-{secrets.token_hex(8)}"),
-            f"{base}/list": ("StringList", f"m1-{secrets.token_hex(6)},m2-{secrets.token_hex(6)}"),
-            f"{base}/secret": ("SecureString", secrets.token_urlsafe(24))}
-    for name, (kind, value) in made.items():
-        extra = {"KeyId": sandbox_params.kms.ssm} if kind == "SecureString" else {}
-        ssm.put_parameter(Name=name, Type=kind, Value=value, Overwrite=True, **extra)
-    return {name: value for name, (_, value) in made.items()}
+    return {name: value for name, (_, value) in put_ssm_markers(sandbox_params, "notebooks").items()}
 
 
 def _run(name: str, params, work: Path, **overrides):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
-
 import pytest
 from opsbook.errors import UsageError
 from opsbook.provision import ssm_sync, steps
+
+from tests.sandbox.conftest import put_ssm_markers
 
 TARGET = "ap-northeast-1"  # only this module syncs into it
 
@@ -20,17 +20,7 @@ def _values(ssm, path: str) -> dict[str, tuple[str, str]]:
 @pytest.fixture(scope="module")
 def extra(sandbox, sandbox_params):
     """Parameters of every type with distinctive values, beside the seeded ones."""
-    import boto3
-
-    ssm = boto3.client("ssm", region_name=sandbox_params.region)
-    base = f"{sandbox_params.ssm.prefix}/opsbook-test/ssm-sync"
-    made = {f"{base}/plain": ("String", f"plain-{secrets.token_hex(8)}"),
-            f"{base}/list": ("StringList", f"a-{secrets.token_hex(6)},b-{secrets.token_hex(6)}"),
-            f"{base}/secret": ("SecureString", secrets.token_urlsafe(20))}
-    for name, (kind, value) in made.items():
-        extra_args = {"KeyId": sandbox_params.kms.ssm} if kind == "SecureString" else {}
-        ssm.put_parameter(Name=name, Type=kind, Value=value, Overwrite=True, **extra_args)
-    return made
+    return put_ssm_markers(sandbox_params, "ssm-sync")
 
 
 def test_compare_copy_reencrypt_and_converge(sandbox_env, extra) -> None:

@@ -76,3 +76,10 @@ def fixed_variable(source: CostSource, volume: pd.DataFrame, start: date, end: d
                                  / (out["fixed_per_month"] + out["variable_per_1000_sms"] * out["avg_sms_per_month"] / 1000)
                                  * 100)
     return out
+
+
+def headline(table: pd.DataFrame) -> dict[str, object]:
+    """The latest month's cost per 1,000 SMS per region, for the run index."""
+    latest = table[table["month"] == table["month"].max()]
+    per_region = dict(zip(latest["region"], latest["cost_per_1000_sms"].round(4), strict=True))
+    return {"month": latest["month"].iloc[0], **{f"{r} per 1000 SMS": c for r, c in per_region.items()}}

@@ -17,6 +17,7 @@ even when deleting a namespace took its volumes with it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -120,75 +121,68 @@ def drill_backups(env: Any) -> list[Leftover]:
 # --- EBS ---------------------------------------------------------------------------------------
 
 
-def _volume_tags(ec2: Any, volume_id: str) -> dict[str, str] | None:
+@dataclass(frozen=True)
+class _EbsKind:
+    """How one kind of EBS resource is listed, re-read and deleted through the EC2 API."""
+
+    kind: str
+    describe: str  # describe_volumes / describe_snapshots
+    items: str  # "Volumes" / "Snapshots"
+    id_key: str  # "VolumeId" / "SnapshotId"
+    created_key: str  # "CreateTime" / "StartTime"
+    delete: str  # delete_volume / delete_snapshot
+    owner_filter: dict[str, Any]  # describe_snapshots needs OwnerIds=['self'], volumes nothing
+
+
+VOLUMES = _EbsKind("ebs-volume", "describe_volumes", "Volumes", "VolumeId", "CreateTime", "delete_volume", {})
+SNAPSHOTS = _EbsKind("ebs-snapshot", "describe_snapshots", "Snapshots", "SnapshotId", "StartTime",
+                     "delete_snapshot", {"OwnerIds": ["self"]})
+
+
+def _tags_now(ec2: Any, spec: _EbsKind, resource_id: str) -> dict[str, str] | None:
+    """The resource's tags as they are now; None once it is gone."""
     try:
-        return _tags(ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0].get("Tags"))
+        found = getattr(ec2, spec.describe)(**spec.owner_filter, **{f"{spec.id_key}s": [resource_id]})[spec.items]
     except ClientError as exc:
         if error_code(exc).endswith("NotFound"):
             return None
         raise
+    return _tags(found[0].get("Tags")) if found else None
 
 
-def _delete_volume(ec2: Any, volume_id: str) -> None:
+def _delete(ec2: Any, spec: _EbsKind, resource_id: str) -> None:
     try:
-        ec2.delete_volume(VolumeId=volume_id)
+        getattr(ec2, spec.delete)(**{spec.id_key: resource_id})
     except ClientError as exc:
         if not error_code(exc).endswith("NotFound"):
             raise
+
+
+def _ebs_leftovers(env: Any, spec: _EbsKind) -> list[Leftover]:
+    """Tagged drill volumes or snapshots (either tag spelling: AWS tags or copied k8s labels)."""
+    ec2 = env.aws("ec2")
+    found: dict[str, Leftover] = {}
+    for key in ("opsbook:purpose", "opsbook.io/purpose"):
+        pages = ec2.get_paginator(spec.describe).paginate(
+            **spec.owner_filter, Filters=[{"Name": f"tag:{key}", "Values": [PURPOSE]}])
+        for page in pages:
+            for item in page[spec.items]:
+                rid, tags = item[spec.id_key], _tags(item.get("Tags"))
+                if not is_owned(tags, PURPOSE) or rid in found:
+                    continue
+                found[rid] = Leftover(
+                    spec.kind, rid, tags[RUN_ID_TAG], _created(tags, item.get(spec.created_key)), item["State"],
+                    delete=lambda rid=rid: _delete(ec2, spec, rid),
+                    still_owned=lambda rid=rid: (lambda t: t is None or is_owned(t, PURPOSE))(
+                        _tags_now(ec2, spec, rid)))
+    return list(found.values())
 
 
 @finder("ebs-volume")
 def drill_volumes(env: Any) -> list[Leftover]:
-    ec2 = env.aws("ec2")
-    out = []
-    for key in ("opsbook:purpose", "opsbook.io/purpose"):
-        pages = ec2.get_paginator("describe_volumes").paginate(Filters=[{"Name": f"tag:{key}", "Values": [PURPOSE]}])
-        for page in pages:
-            for vol in page["Volumes"]:
-                tags = _tags(vol.get("Tags"))
-                if not is_owned(tags, PURPOSE) or any(v.name == vol["VolumeId"] for v in out):
-                    continue
-                vid = vol["VolumeId"]
-                out.append(Leftover(
-                    "ebs-volume", vid, tags[RUN_ID_TAG], _created(tags, vol.get("CreateTime")), vol["State"],
-                    delete=lambda vid=vid: _delete_volume(ec2, vid),
-                    still_owned=lambda vid=vid: (lambda t: t is None or is_owned(t, PURPOSE))(_volume_tags(ec2, vid))))
-    return out
-
-
-def _snapshot_tags(ec2: Any, snapshot_id: str) -> dict[str, str] | None:
-    try:
-        snaps = ec2.describe_snapshots(OwnerIds=["self"], SnapshotIds=[snapshot_id])["Snapshots"]
-    except ClientError as exc:
-        if error_code(exc).endswith("NotFound"):
-            return None
-        raise
-    return _tags(snaps[0].get("Tags")) if snaps else None
-
-
-def _delete_snapshot(ec2: Any, snapshot_id: str) -> None:
-    try:
-        ec2.delete_snapshot(SnapshotId=snapshot_id)
-    except ClientError as exc:
-        if not error_code(exc).endswith("NotFound"):
-            raise
+    return _ebs_leftovers(env, VOLUMES)
 
 
 @finder("ebs-snapshot")
 def drill_snapshots(env: Any) -> list[Leftover]:
-    ec2 = env.aws("ec2")
-    out = []
-    for key in ("opsbook:purpose", "opsbook.io/purpose"):
-        pages = ec2.get_paginator("describe_snapshots").paginate(
-            OwnerIds=["self"], Filters=[{"Name": f"tag:{key}", "Values": [PURPOSE]}])
-        for page in pages:
-            for snap in page["Snapshots"]:
-                tags = _tags(snap.get("Tags"))
-                if not is_owned(tags, PURPOSE) or any(s.name == snap["SnapshotId"] for s in out):
-                    continue
-                sid = snap["SnapshotId"]
-                out.append(Leftover(
-                    "ebs-snapshot", sid, tags[RUN_ID_TAG], _created(tags, snap.get("StartTime")), snap["State"],
-                    delete=lambda sid=sid: _delete_snapshot(ec2, sid),
-                    still_owned=lambda sid=sid: (lambda t: t is None or is_owned(t, PURPOSE))(_snapshot_tags(ec2, sid))))
-    return out
+    return _ebs_leftovers(env, SNAPSHOTS)

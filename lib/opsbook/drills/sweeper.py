@@ -83,37 +83,34 @@ def _tags_now(rds: Any, arn: str) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in rds.list_tags_for_resource(ResourceName=arn).get("TagList", [])}
 
 
+def _rds_leftovers(rds: Any, kind: str, items: list[dict[str, Any]], prefix: str, created_key: str,
+                   status_key: str, delete: Callable[[Any, str], Any]) -> list[Leftover]:
+    """Tagged drill instances or snapshots; `prefix` is DBInstance or DBSnapshot."""
+    out = []
+    for item in items:
+        tags = rds_api.tags_of(item)
+        if not is_owned(tags, PURPOSE):
+            continue
+        name, arn = item[f"{prefix}Identifier"], item[f"{prefix}Arn"]
+        out.append(Leftover(
+            kind, name, tags[RUN_ID_TAG], _created(tags, item.get(created_key)), item[status_key],
+            delete=lambda name=name: delete(rds, name),
+            still_owned=lambda arn=arn: is_owned(_tags_now(rds, arn), PURPOSE)))
+    return out
+
+
 @finder("rds-instance")
 def rds_instances(env: Any) -> list[Leftover]:
     rds = env.aws("rds")
-    out = []
-    for inst in rds_api.list_instances(rds):
-        tags = rds_api.tags_of(inst)
-        if not is_owned(tags, PURPOSE):
-            continue
-        name, arn = inst["DBInstanceIdentifier"], inst["DBInstanceArn"]
-        out.append(Leftover(
-            "rds-instance", name, tags[RUN_ID_TAG], _created(tags, inst.get("InstanceCreateTime")),
-            inst["DBInstanceStatus"],
-            delete=lambda name=name: rds_api.delete_instance(rds, name),
-            still_owned=lambda arn=arn: is_owned(_tags_now(rds, arn), PURPOSE)))
-    return out
+    return _rds_leftovers(rds, "rds-instance", rds_api.list_instances(rds), "DBInstance", "InstanceCreateTime",
+                          "DBInstanceStatus", rds_api.delete_instance)
 
 
 @finder("rds-snapshot")
 def rds_snapshots(env: Any) -> list[Leftover]:
     rds = env.aws("rds")
-    out = []
-    for snap in rds_api.list_snapshots(rds):
-        tags = rds_api.tags_of(snap)
-        if not is_owned(tags, PURPOSE):
-            continue
-        name, arn = snap["DBSnapshotIdentifier"], snap["DBSnapshotArn"]
-        out.append(Leftover(
-            "rds-snapshot", name, tags[RUN_ID_TAG], _created(tags, snap.get("SnapshotCreateTime")), snap["Status"],
-            delete=lambda name=name: rds_api.delete_snapshot(rds, name),
-            still_owned=lambda arn=arn: is_owned(_tags_now(rds, arn), PURPOSE)))
-    return out
+    return _rds_leftovers(rds, "rds-snapshot", rds_api.list_snapshots(rds), "DBSnapshot", "SnapshotCreateTime",
+                          "Status", rds_api.delete_snapshot)
 
 
 UNREADABLE = "could not list"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from opsbook.sandbox.core import SandboxContext, free_port, register
+from opsbook.net import free_port
+from opsbook.sandbox.core import SandboxContext, register
 
 
 @register("aws")

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from opsbook.net import free_port  # noqa: F401 - services import it from here
 from opsbook.params import Params
 
 # Credentials the sandbox hands to boto3: moto accepts any, real AWS none of these.

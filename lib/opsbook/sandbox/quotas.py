@@ -38,7 +38,8 @@ from typing import Any
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from opsbook.sandbox.core import SandboxContext, free_port, register
+from opsbook.net import free_port
+from opsbook.sandbox.core import SandboxContext, register
 
 TARGET_PREFIX = "ServiceQuotasV20190624."
 SERVICE_NAMES = {

@@ -6,7 +6,8 @@ import secrets
 import threading
 from datetime import UTC, datetime
 
-from opsbook.sandbox.core import SandboxContext, free_port, register
+from opsbook.net import free_port
+from opsbook.sandbox.core import SandboxContext, register
 from opsbook.sandbox.datadog import _RUNNING
 
 
