@@ -44,7 +44,7 @@ def _params(copies: int, months: int = 13):
 
 
 def generate(rows: int, root: Path) -> tuple[Path, int, float]:
-    from opsbook.sandbox.cur import generate as write
+    from opsbook.sandbox.cost.cur import generate as write
 
     params = _params(max(1, math.ceil(rows / ROWS_PER_COPY_HOURLY)))
     t0 = time.perf_counter()
@@ -133,8 +133,8 @@ def _snapshot(params):
     """The estate's nodes with a spread of pods (the allocation's Kubernetes side)."""
     import pandas as pd
     from opsbook.cost.allocation import ClusterSnapshot
-    from opsbook.cost.prices import instance_shape
-    from opsbook.sandbox.cur import synthetic_inventory
+    from opsbook.sandbox.cost.cur import synthetic_inventory
+    from opsbook.sandbox.cost.prices import instance_shape
 
     inv = synthetic_inventory(params)
     nodes, pods = [], []

@@ -13,8 +13,8 @@ import pandas as pd
 import papermill
 import pyarrow.parquet as pq
 import pytest
-from opsbook.cost.prices import price_table
 from opsbook.results import read_records
+from opsbook.sandbox.cost.prices import price_table
 
 ROOT = Path(__file__).resolve().parents[2]
 

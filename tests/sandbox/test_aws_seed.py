@@ -22,7 +22,7 @@ import pytest
 import yaml
 from opsbook.errors import ParamsError
 from opsbook.params import Params, load_params
-from opsbook.sandbox.aws_seed import parse_omit, seed_estate
+from opsbook.sandbox.aws.seed import parse_omit, seed_estate
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,7 +32,7 @@ SERVE = r"""
 import json, sys, tempfile
 from pathlib import Path
 from opsbook.params import load_params
-from opsbook.sandbox.aws import MotoService
+from opsbook.sandbox.aws.moto_server import MotoService
 from opsbook.sandbox.core import SANDBOX_CREDENTIALS, SandboxContext
 
 params = load_params(sys.argv[1])

@@ -10,11 +10,11 @@ import botocore.session
 import pytest
 import sqlglot
 from botocore.exceptions import ClientError
-from opsbook.cost.prices import price_table
 from opsbook.cost.query import CostQuery, add_months, month_start
 from opsbook.cost.sources import CostExplorer, CurAthena, CurDuckDb, open_source
 from opsbook.cost.sql import cost_sql
 from opsbook.errors import OpsbookError, UsageError
+from opsbook.sandbox.cost.prices import price_table
 
 
 def walk(value, shape, path="$"):

@@ -323,8 +323,8 @@ def test_metrics_api_reports_usage_for_running_pods_and_nodes(kube, core):
 def test_seed_leaves_pods_pending_when_nodes_lack_room(sandbox_params, tmp_path):
     """With one small node (as when params omit a node group), the seed still succeeds: pods wait Pending."""
     from opsbook.sandbox.kube.kubeconfig import write_kubeconfig
+    from opsbook.sandbox.kube.seed import seed_cluster
     from opsbook.sandbox.kube.server import KubeApiServer
-    from opsbook.sandbox.kube_seed import seed_cluster
 
     az = sandbox_params.network.azs[0]
     facts = {

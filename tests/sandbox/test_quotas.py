@@ -15,8 +15,8 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 from opsbook.params import load_params
+from opsbook.sandbox.aws.quotas import QUOTAS, QuotasService
 from opsbook.sandbox.core import SandboxContext
-from opsbook.sandbox.quotas import QUOTAS, QuotasService
 
 MODEL = botocore.session.get_session().get_service_model("service-quotas")
 # the quotas region readiness needs, as AWS publishes them (service, code, name, default)

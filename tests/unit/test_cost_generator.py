@@ -12,7 +12,7 @@ import pytest
 from opsbook.cost.query import CostQuery
 from opsbook.cost.sources import CurDuckDb
 from opsbook.params import load_params
-from opsbook.sandbox.cur import date_range, generate
+from opsbook.sandbox.cost.cur import date_range, generate
 
 END = date(2025, 6, 11)
 

@@ -6,11 +6,12 @@ from datetime import date
 
 import pytest
 import sqlglot
-from opsbook.cost.prices import price_table, region_of_usage_type, strip_region, usage_type_in
 from opsbook.cost.query import CostQuery, cur_tag_key, periods
 from opsbook.cost.sql import cost_sql, from_trino, to_trino
 from opsbook.errors import UsageError
+from opsbook.formats.aws_usage import region_of_usage_type, strip_region, usage_type_in
 from opsbook.params import load_params
+from opsbook.sandbox.cost.prices import price_table
 
 Q = CostQuery(date(2025, 1, 1), date(2025, 3, 1), "MONTHLY", ("service", "team", "tag:eks:cluster-name"),
               include={"usage_type": ("%NatGateway%",)}, exclude={"record_type": ("Tax",)})

@@ -13,7 +13,7 @@ from opsbook.drills.rds import drill_name, parse_time
 from opsbook.drills.sweeper import parse_age
 from opsbook.errors import GuardError, UsageError
 from opsbook.guard import Change, Plan
-from opsbook.sandbox.mysql_proxy import CLIENT_CONNECT_WITH_DB, CLIENT_PLUGIN_AUTH_LENENC, rewrite_login
+from opsbook.sandbox.rds.mysql_proxy import CLIENT_CONNECT_WITH_DB, CLIENT_PLUGIN_AUTH_LENENC, rewrite_login
 
 RDS_ID = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{0,62}(?<!-)$")
 

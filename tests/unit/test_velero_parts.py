@@ -13,9 +13,8 @@ import pytest
 import yaml
 from opsbook.dataplane.rabbitmq import compare_definitions
 from opsbook.drills.velero_audit import AuditReport
-from opsbook.drills.velero_cron import parse, parse_go_duration
-from opsbook.drills.velero_layout import Layout, read_tarball, snapshot_pv_name
 from opsbook.errors import OpsbookError, ParamsError, UsageError
+from opsbook.formats.velero import Layout, parse, parse_go_duration, read_tarball, snapshot_pv_name
 from opsbook.params import load_params
 
 ROOT = Path(__file__).resolve().parents[2]

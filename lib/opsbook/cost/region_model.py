@@ -18,9 +18,9 @@ from typing import Any
 import pandas as pd
 
 from opsbook.cost.pricebook import PriceBook
-from opsbook.cost.prices import strip_region, usage_type_in
 from opsbook.cost.query import CostQuery, add_months
 from opsbook.cost.sources import CostSource
+from opsbook.formats.aws_usage import strip_region, usage_type_in
 from opsbook.params import Params, RegionScenario
 
 COMPONENTS = [  # (component, test on service and base usage type), first match wins

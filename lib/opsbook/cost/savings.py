@@ -20,9 +20,9 @@ import pandas as pd
 
 from opsbook.cost.allocation import ClusterSnapshot
 from opsbook.cost.pricebook import PriceBook
-from opsbook.cost.prices import usage_type_in
 from opsbook.cost.query import UNTAGGED, CostQuery, add_months
 from opsbook.cost.sources import CostSource
+from opsbook.formats.aws_usage import usage_type_in
 from opsbook.params import CostSavings
 
 SUMMARY_COLUMNS = ["opportunity", "items", "monthly_saving", "how"]

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -22,17 +21,11 @@ import duckdb
 import pandas as pd
 
 from opsbook.clients import Env
-from opsbook.cost import services
 from opsbook.cost.query import UNTAGGED, CostQuery, is_tag, normalize, periods, tag_key
 from opsbook.cost.sql import TABLE, column_names, cost_sql, to_trino
 from opsbook.errors import OpsbookError, UsageError
-from opsbook.params import project_root
-
-CACHE_ENV = "OPSBOOK_CACHE_DIR"
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or project_root() / ".opsbook" / "cache")
+from opsbook.formats import aws_services
+from opsbook.params import cache_dir
 
 
 class CostSource(ABC):
@@ -260,7 +253,7 @@ def _ce_values(dim: str, values: tuple[str, ...]) -> list[str]:
     if any("%" in v for v in values):
         raise UsageError(f"Cost Explorer filters match whole values; {dim} {values} needs a CUR source")
     if dim == "service":
-        return [name for v in values for name in services.ce_names(v)]
+        return [name for v in values for name in aws_services.ce_names(v)]
     if dim in ("team",) or is_tag(dim):
         return ["" if v == UNTAGGED else v for v in values]
     return list(values)
@@ -284,7 +277,7 @@ def ce_filter(query: CostQuery) -> dict | None:
 
 def _ce_key(dim: str, key: str) -> str:
     if dim == "service":
-        return services.product_code(key)
+        return aws_services.product_code(key)
     if dim == "team" or is_tag(dim):
         value = key.split("$", 1)[1] if "$" in key else key
         return value or UNTAGGED

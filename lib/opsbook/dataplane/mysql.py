@@ -49,9 +49,9 @@ CANARY_COLUMNS = (
 )
 
 
-def canary_ddl(suffix: str = "") -> str:
-    """CREATE TABLE for the canary table (the sandbox appends its own table options)."""
-    return f"CREATE TABLE IF NOT EXISTS `{CANARY_TABLE}` ({CANARY_COLUMNS}) {suffix}".strip()
+def canary_ddl() -> str:
+    """CREATE TABLE for the canary table (made by the first drill that writes a canary)."""
+    return f"CREATE TABLE IF NOT EXISTS `{CANARY_TABLE}` ({CANARY_COLUMNS})"
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from typing import Any
 import pandas as pd
 
 from opsbook.drills.velero_api import VeleroApi, parse_time
-from opsbook.drills.velero_cron import parse
 from opsbook.errors import OpsbookError, UsageError
+from opsbook.formats.velero import parse
 
 COLUMNS = ["area", "item", "status", "detail"]
 

@@ -25,15 +25,17 @@ from kubernetes import client, dynamic
 from kubernetes.client.rest import ApiException
 
 from opsbook.drills.velero_api import pv_volume_id
-from opsbook.drills.velero_layout import (
-    REQUIRED_FILES,
+from opsbook.errors import OpsbookError
+from opsbook.formats.velero import (
     Layout,
     TarItem,
     gunzip_json,
     read_tarball,
     snapshot_pv_name,
 )
-from opsbook.errors import OpsbookError
+
+# the files a drill insists on: without them the backup cannot be restored or judged
+REQUIRED_FILES = ("metadata", "contents", "log", "resource list", "volume snapshots")
 
 # kinds Velero never restores, and those that the target cluster makes on its own
 NOT_RESTORED = frozenset({"events", "events.events.k8s.io", "nodes"})

@@ -78,6 +78,7 @@ from opsbook.params.types import (  # re-exported: models stay importable from o
 )
 
 PARAMS_DIR_ENV = "OPSBOOK_PARAMS_DIR"
+CACHE_DIR_ENV = "OPSBOOK_CACHE_DIR"
 
 
 def project_root() -> Path:
@@ -89,6 +90,11 @@ def project_root() -> Path:
         if (parent / "params").is_dir() and (parent / "runbooks").is_dir():
             return parent
     return Path.cwd()
+
+
+def cache_dir() -> Path:
+    """Where derived files are cached between runs (OPSBOOK_CACHE_DIR overrides)."""
+    return Path(os.environ.get(CACHE_DIR_ENV) or project_root() / ".opsbook" / "cache")
 
 
 def params_dir() -> Path:

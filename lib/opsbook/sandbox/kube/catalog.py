@@ -1,6 +1,6 @@
 """What the sandbox cluster is built from: node shapes, the add-ons' workloads, workload templates.
 
-Data only; `opsbook.sandbox.kube_seed` turns it into objects from params and the AWS facts.
+Data only; `opsbook.sandbox.kube.seed` turns it into objects from params and the AWS facts.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ class KubeService:
         self.server: KubeApiServer | None = None
 
     def start(self, ctx: SandboxContext) -> dict[str, str]:
-        from opsbook.sandbox.kube_seed import check_facts, seed_cluster
+        from opsbook.sandbox.kube.seed import check_facts, seed_cluster
 
         check_facts(ctx.facts, ctx.params)  # fail before anything starts when the AWS seed did not run
         self.server = KubeApiServer(kube_version=ctx.params.eks.version).start()

@@ -3,7 +3,7 @@
 Phases New -> InProgress -> Completed (or PartiallyFailed when a volume snapshot failed,
 Failed when the upload failed, FailedValidation before anything is done). Progress
 (`itemsBackedUp`/`totalItems`) is written while items are backed up. The object store
-gets the files of `opsbook.drills.velero_layout`, `velero-backup.json` last.
+gets the files of `opsbook.formats.velero`, `velero-backup.json` last.
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from opsbook.drills.velero_cron import parse_go_duration
-from opsbook.drills.velero_layout import FORMAT_VERSION, gzip_json
 from opsbook.errors import UsageError
+from opsbook.formats.velero import FORMAT_VERSION, gzip_json, parse_go_duration
 from opsbook.sandbox.velero import items as items_mod
 from opsbook.sandbox.velero import volumes
 from opsbook.sandbox.velero.context import Ctx, Log, ObjectStore, now, stamp

@@ -13,7 +13,7 @@ import botocore.config
 from kubernetes import client, config, dynamic
 from kubernetes.client.rest import ApiException
 
-from opsbook.drills.velero_layout import Layout
+from opsbook.formats.velero import Layout
 from opsbook.params import Params
 from opsbook.sandbox.velero.dataplane import DataPlane
 

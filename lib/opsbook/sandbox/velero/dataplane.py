@@ -33,15 +33,12 @@ from typing import Any
 
 import pymysql
 
-from opsbook.dataplane import rabbitmq
 from opsbook.errors import OpsbookError
 from opsbook.params import Params
-from opsbook.sandbox.local_servers import mariadb_admin, pid_alive
+from opsbook.sandbox.local_servers import RabbitAdmin, mariadb_admin, pid_alive
 
 log = logging.getLogger(__name__)
 
-RABBIT_ADMIN = ("guest", "guest")  # the local RabbitMQ's default administrator (loopback only)
-RABBIT_HOST, RABBIT_AMQP, RABBIT_MANAGEMENT = "127.0.0.1", 5672, "http://127.0.0.1:15672"
 REGISTRY_DB = "opsbook_sandbox"
 REGISTRY_TABLE = "velero_dataplane"
 MESSAGE_LIMIT = 1000  # messages kept per queue in a snapshot
@@ -93,16 +90,6 @@ def sandbox_password(what: str) -> str:
     return "sbx" + hashlib.sha256(f"opsbook sandbox data plane {what}".encode()).hexdigest()[:29]
 
 
-class _Plain:
-    """A password the sandbox hands to clients as-is (the local servers' admin, not a secret)."""
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-
 def _q(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
@@ -116,6 +103,7 @@ class DataPlane:
         self.token = "vb" + secrets.token_hex(3)
         self.snap_dir = state_dir / "velero-volume-snapshots"
         self.snap_dir.mkdir(parents=True, exist_ok=True)
+        self.rabbit = RabbitAdmin()
         self._lock = threading.RLock()
         self._counter = 0
         self.snapshots: dict[str, dict[str, Any]] = {}  # snapshot id -> what it holds
@@ -132,11 +120,6 @@ class DataPlane:
     def database(self, namespace: str, service: str, database: str = "") -> str:
         db = database or namespace.replace("-", "_")
         return self.access.mysql.database.format(namespace=namespace, service=service, database=db)
-
-    def _broker(self, vhost: str) -> rabbitmq.Broker:
-        return rabbitmq.Broker(namespace="", service="sandbox", host=RABBIT_HOST, amqp_port=RABBIT_AMQP,
-                               management_url=RABBIT_MANAGEMENT, vhost=vhost, user=RABBIT_ADMIN[0],
-                               password=_Plain(RABBIT_ADMIN[1]))  # type: ignore[arg-type]
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -189,7 +172,7 @@ class DataPlane:
             with mariadb_admin() as cur:
                 cur.execute(f"DROP DATABASE IF EXISTS {_q(name)}")
         elif kind == "vhost":
-            rabbitmq.Management(self._broker(name)).delete_vhost(name)
+            self.rabbit.delete_vhost(name)
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):
@@ -200,8 +183,7 @@ class DataPlane:
         if rabbit.password_ssm:
             password = sandbox_password("rabbitmq " + rabbit.username)
             ssm.put_parameter(Name=rabbit.password_ssm, Value=password, Type="SecureString", Overwrite=True)
-            mgmt = rabbitmq.Management(self._broker("/"))
-            mgmt.request("PUT", f"users/{mgmt.q(rabbit.username)}", {"password": password, "tags": "administrator"})
+            self.rabbit.put_user(rabbit.username, password, "administrator")
         if mysql.password_ssm:
             password = sandbox_password("mysql " + mysql.username)
             ssm.put_parameter(Name=mysql.password_ssm, Value=password, Type="SecureString", Overwrite=True)
@@ -224,11 +206,9 @@ class DataPlane:
                     self._seed_database(self.database(ns.name, workload.name, workload.database_name(ns.name)))
 
     def _seed_vhost(self, vhost: str) -> None:
-        mgmt = rabbitmq.Management(self._broker(vhost))
-        mgmt.ensure_vhost(vhost, "opsbook sandbox broker")
-        mgmt.grant(RABBIT_ADMIN[0], vhost)
-        mgmt.grant(self.access.rabbitmq.username, vhost)
-        mgmt.load_definitions(SOURCE_DEFINITIONS)
+        self.rabbit.ensure_vhost(vhost, "opsbook sandbox broker")
+        self.rabbit.grant(self.access.rabbitmq.username, vhost)
+        self.rabbit.load_definitions(vhost, SOURCE_DEFINITIONS)
 
     def _seed_database(self, database: str) -> None:
         with mariadb_admin() as cur:
@@ -274,15 +254,12 @@ class DataPlane:
         return summary
 
     def _read_broker(self, vhost: str) -> dict[str, Any]:
-        broker = self._broker(vhost)
-        mgmt = rabbitmq.Management(broker)
-        if not mgmt.vhost_exists(vhost):
+        if not self.rabbit.vhost_exists(vhost):
             return {"kind": "rabbitmq", "definitions": {}, "messages": {}}
-        defs = mgmt.definitions()
+        defs = self.rabbit.definitions(vhost)
         # every queue is read: the API's message counts lag by seconds
-        messages = rabbitmq.export_messages(broker, [q["name"] for q in mgmt.queues()], MESSAGE_LIMIT)
         return {"kind": "rabbitmq", "definitions": {k: v for k, v in defs.items() if k != "vhosts"},
-                "messages": {q: m for q, m in messages.items() if m}}
+                "messages": self.rabbit.copy_messages(vhost, MESSAGE_LIMIT)}
 
     def _db_name(self, namespace: str, service: str) -> str:
         for ns in self.params.namespaces:
@@ -316,18 +293,15 @@ class DataPlane:
         if summary["kind"] == "rabbitmq":
             vhost = self.vhost(namespace, service)
             self._restored(namespace, "vhost", vhost)
-            broker = self._broker(vhost)
-            mgmt = rabbitmq.Management(broker)
-            if mgmt.vhost_exists(vhost):
+            if self.rabbit.vhost_exists(vhost):
                 return vhost  # another replica's volume already brought the broker's data
             content = json.loads(Path(summary["file"]).read_text())
-            mgmt.ensure_vhost(vhost, f"opsbook sandbox broker restored from {snapshot_id}")
-            mgmt.grant(RABBIT_ADMIN[0], vhost)
-            mgmt.grant(self.access.rabbitmq.username, vhost)
+            self.rabbit.ensure_vhost(vhost, f"opsbook sandbox broker restored from {snapshot_id}")
+            self.rabbit.grant(self.access.rabbitmq.username, vhost)
             if content["definitions"]:
-                mgmt.load_definitions(content["definitions"])
+                self.rabbit.load_definitions(vhost, content["definitions"])
             for queue, messages in content["messages"].items():
-                rabbitmq.import_messages(broker, queue, messages)
+                self.rabbit.put_messages(vhost, queue, messages)
             return vhost
         database = self.database(namespace, service, self._db_name(namespace, service))
         self._restored(namespace, "database", database)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from opsbook.drills.velero_layout import gunzip_json
+from opsbook.formats.velero import gunzip_json
 from opsbook.sandbox.velero import volumes
 from opsbook.sandbox.velero.context import Ctx, ObjectStore, now, parse_stamp
 

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from opsbook.drills.velero_layout import FORMAT_VERSION, VERSION_FILE, group_resource, item_paths
+from opsbook.formats.velero import FORMAT_VERSION, VERSION_FILE, group_resource, item_paths
 
 # Never backed up nor restored (Velero's own list).
 NON_RESTORABLE = frozenset({

@@ -20,7 +20,7 @@ from typing import Any
 
 from kubernetes.client.rest import ApiException
 
-from opsbook.drills.velero_layout import gunzip_json, gzip_json, read_tarball, snapshot_pv_name
+from opsbook.formats.velero import gunzip_json, gzip_json, read_tarball, snapshot_pv_name
 from opsbook.sandbox.velero import items as items_mod
 from opsbook.sandbox.velero import volumes
 from opsbook.sandbox.velero.context import Ctx, Log, ObjectStore, now, stamp

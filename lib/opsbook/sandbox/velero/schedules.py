@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from opsbook.drills.velero_cron import parse
 from opsbook.errors import UsageError
+from opsbook.formats.velero import parse
 from opsbook.sandbox.velero.context import Ctx, now, parse_stamp, stamp
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from opsbook.sandbox.aws_seed.context import Seed, tag_list
+from opsbook.sandbox.aws.seed.context import Seed, tag_list
 
 PREFIX = "cloudtrail"
 

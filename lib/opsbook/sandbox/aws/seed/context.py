@@ -9,7 +9,7 @@ import boto3
 import botocore.config
 
 from opsbook.params import Params
-from opsbook.sandbox.aws_seed.omit import Omit
+from opsbook.sandbox.aws.seed.omit import Omit
 
 # moto answers unimplemented actions with HTTP 500: fail at once rather than retry.
 SEED_CONFIG = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from itertools import cycle
 
-from opsbook.sandbox.aws_seed.context import Seed, tag_spec
+from opsbook.sandbox.aws.seed.context import Seed, tag_spec
 
 # the EKS optimised AMI stands in as an opaque id: moto runs instances of any image
 NODE_AMI = "ami-0eks0a1b2c3d4e5f6"

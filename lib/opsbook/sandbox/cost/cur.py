@@ -29,8 +29,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from opsbook.cost.prices import REGION_PREFIX, list_price, price_table
+from opsbook.formats.aws_usage import REGION_PREFIX
 from opsbook.params import CurGenerator, Params
+from opsbook.sandbox.cost.prices import list_price, price_table
 
 GENERATOR_VERSION = "1"
 ROWS_PER_FILE = 2_000_000

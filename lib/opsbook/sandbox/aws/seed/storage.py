@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from opsbook.sandbox.aws_seed.context import Seed, tag_list
+from opsbook.sandbox.aws.seed.context import Seed, tag_list
 
 
 def seed_buckets(seed: Seed) -> None:

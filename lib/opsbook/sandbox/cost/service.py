@@ -21,13 +21,13 @@ from typing import Any
 import boto3
 import botocore.config
 
-from opsbook.params import Params
-from opsbook.sandbox.athena import AthenaEmulator
+from opsbook.params import Params, cache_dir
 from opsbook.sandbox.core import SandboxContext, register
-from opsbook.sandbox.cost_explorer import CostExplorerEmulator, load_line_items
-from opsbook.sandbox.cur import Inventory, fingerprint, generate, synthetic_inventory
+from opsbook.sandbox.cost.athena import AthenaEmulator
+from opsbook.sandbox.cost.cost_explorer import CostExplorerEmulator, load_line_items
+from opsbook.sandbox.cost.cur import Inventory, fingerprint, generate, synthetic_inventory
+from opsbook.sandbox.cost.pricing import PricingEmulator
 from opsbook.sandbox.json_api import JsonApiServer
-from opsbook.sandbox.pricing import PricingEmulator
 
 log = logging.getLogger(__name__)
 CONFIG = botocore.config.Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5)
@@ -84,8 +84,6 @@ def inventory(params: Params, facts: dict[str, Any], ec2: Any) -> Inventory:
 
 
 def cache_root() -> Path:
-    from opsbook.cost.sources import cache_dir
-
     return cache_dir() / "sandbox-cur"
 
 

@@ -26,7 +26,7 @@ class MotoService:
         self.server.start()
         endpoint = f"http://127.0.0.1:{port}"
         env = {"AWS_ENDPOINT_URL": endpoint}
-        from opsbook.sandbox.aws_seed import seed_estate
+        from opsbook.sandbox.aws.seed import seed_estate
 
         seed_estate(ctx.params, {**ctx.env, **env}, ctx.facts)
         return env

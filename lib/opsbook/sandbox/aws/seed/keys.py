@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from opsbook.sandbox.aws_seed.context import Seed
+from opsbook.sandbox.aws.seed.context import Seed
 
 # the value of a plain String parameter: the sandbox has no real one to copy
 PLAIN_VALUE = "sandbox"

@@ -23,15 +23,15 @@ from collections.abc import Callable
 from typing import Any
 
 from opsbook.params import Params
-from opsbook.sandbox.aws_seed.compute import seed_cluster, seed_volumes
-from opsbook.sandbox.aws_seed.context import Seed
-from opsbook.sandbox.aws_seed.database import seed_rds
-from opsbook.sandbox.aws_seed.dns import seed_dns
-from opsbook.sandbox.aws_seed.keys import seed_kms, seed_ssm
-from opsbook.sandbox.aws_seed.network import seed_network
-from opsbook.sandbox.aws_seed.omit import FORMS, Omit, parse_omit
-from opsbook.sandbox.aws_seed.storage import seed_buckets, seed_lock_table
-from opsbook.sandbox.aws_seed.trail import seed_trail
+from opsbook.sandbox.aws.seed.compute import seed_cluster, seed_volumes
+from opsbook.sandbox.aws.seed.context import Seed
+from opsbook.sandbox.aws.seed.database import seed_rds
+from opsbook.sandbox.aws.seed.dns import seed_dns
+from opsbook.sandbox.aws.seed.keys import seed_kms, seed_ssm
+from opsbook.sandbox.aws.seed.network import seed_network
+from opsbook.sandbox.aws.seed.omit import FORMS, Omit, parse_omit
+from opsbook.sandbox.aws.seed.storage import seed_buckets, seed_lock_table
+from opsbook.sandbox.aws.seed.trail import seed_trail
 
 __all__ = ["FORMS", "Omit", "parse_omit", "seed_estate"]
 

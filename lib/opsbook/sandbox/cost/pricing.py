@@ -12,7 +12,7 @@ import hashlib
 import json
 from typing import Any
 
-from opsbook.cost.prices import attributes, price_table
+from opsbook.sandbox.cost.prices import attributes, price_table
 from opsbook.sandbox.json_api import ApiError
 
 TARGET = "AWSPriceListService"

@@ -6,6 +6,11 @@ user and database to the sandbox's physical ones (`opsbook_drill` -> `ob1a2b3c_o
 The password scramble does not cover either name, so authentication is MariaDB's own.
 TLS and compression are taken out of the server's greeting so the stream stays readable.
 
+Every `CREATE TABLE` a client sends gets `WITH SYSTEM VERSIONING` appended: RDS keeps
+every table's changes for point-in-time restore (binary logs), and MariaDB keeps a
+table's history only when it is system-versioned, so the sandbox's point-in-time method
+(see `dataplane`) covers tables that clients create, such as a drill's canary table.
+
 `refuse_for(seconds)` drops every open connection and closes new ones at once for a
 while: what a Multi-AZ failover looks like from a client.
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import socket
 import threading
 import time
@@ -29,6 +35,9 @@ CLIENT_SSL = 0x00000800
 CLIENT_SECURE_CONNECTION = 0x00008000
 CLIENT_PLUGIN_AUTH_LENENC = 0x00200000
 COM_INIT_DB = 0x02
+COM_QUERY = 0x03
+# plain CREATE TABLE statements (not TEMPORARY, not ... LIKE / ... SELECT) without versioning
+_CREATE_TABLE = re.compile(rb"^\s*CREATE\s+TABLE\s(?!.*\b(?:SELECT|LIKE|SYSTEM\s+VERSIONING)\b)", re.I | re.S)
 
 
 def _read_exact(sock: socket.socket, size: int) -> bytes:
@@ -65,6 +74,13 @@ def strip_greeting(payload: bytes) -> bytes:
     pos = payload.index(b"\0", 1) + 1 + 4 + 8 + 1  # version, connection id, scramble part 1, filler
     caps = int.from_bytes(payload[pos:pos + 2], "little") & ~(CLIENT_SSL | CLIENT_COMPRESS) & 0xFFFF
     return payload[:pos] + caps.to_bytes(2, "little") + payload[pos + 2:]
+
+
+def versioned(query: bytes) -> bytes:
+    """A CREATE TABLE statement with `WITH SYSTEM VERSIONING` added; other statements unchanged."""
+    if not _CREATE_TABLE.match(query):
+        return query
+    return query.rstrip().rstrip(b";") + b" WITH SYSTEM VERSIONING"
 
 
 def rewrite_login(payload: bytes, users: dict[str, str], databases: dict[str, str]) -> bytes:
@@ -187,6 +203,8 @@ class MySQLProxy:
                 if seq == 0 and payload[:1] == bytes([COM_INIT_DB]):
                     db = payload[1:].decode()
                     payload = bytes([COM_INIT_DB]) + self.databases.get(db, db).encode()
+                elif seq == 0 and payload[:1] == bytes([COM_QUERY]):
+                    payload = bytes([COM_QUERY]) + versioned(payload[1:])
                 server.sendall(packet(seq, payload))
         except (ConnectionError, OSError):
             with contextlib.suppress(OSError):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from opsbook.sandbox.aws_seed import moto_gaps
-from opsbook.sandbox.aws_seed.context import Seed, tag_spec
+from opsbook.sandbox.aws.seed import moto_gaps
+from opsbook.sandbox.aws.seed.context import Seed, tag_spec
 
 # the two tunnels' outside addresses AWS would report (documentation range, RFC 5737)
 TUNNEL_OUTSIDE_IPS = ["198.51.100.101", "198.51.100.102"]

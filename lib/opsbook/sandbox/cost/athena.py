@@ -23,12 +23,38 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from opsbook.cost.sources import sync_periods
 from opsbook.sandbox.json_api import ApiError
 
 TARGET = "AmazonAthena"
 TYPES = {"VARCHAR": "varchar", "DOUBLE": "double", "FLOAT": "float", "BIGINT": "bigint", "INTEGER": "integer",
          "HUGEINT": "bigint", "TIMESTAMP": "timestamp", "DATE": "date", "BOOLEAN": "boolean"}
+
+
+def mirror_table(s3: Any, url: str, root: Path) -> Path:
+    """The table location's Parquet files (s3://bucket/prefix/data/...) mirrored under `root`.
+
+    Athena reads the table's objects as they are at query time; a file is fetched again
+    only when its size or ETag changed, and files gone from S3 are removed.
+    """
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    local_root = root / bucket / prefix
+    remote = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/data/"):
+        remote.update({obj["Key"]: obj for obj in page.get("Contents", []) if obj["Key"].endswith(".parquet")})
+    wanted = set()
+    for key, obj in remote.items():
+        target = local_root / key[len(prefix) + 1:]
+        stamp = target.with_name(f".{target.name}.etag")
+        wanted.add(target)
+        if target.is_file() and stamp.is_file() and stamp.read_text() == f"{obj['Size']}:{obj['ETag']}":
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(bucket, key, str(target))
+        stamp.write_text(f"{obj['Size']}:{obj['ETag']}")
+    for stale in local_root.glob("data/**/*.parquet"):
+        if stale not in wanted:
+            stale.unlink()
+    return local_root
 
 
 def invalid(message: str) -> ApiError:
@@ -69,7 +95,7 @@ class AthenaEmulator:
 
     def _view(self, table: str) -> str:
         """A DuckDB view over the table's Parquet files, mirrored fresh from S3 for each query."""
-        local = sync_periods(self.s3, self.tables[table], None, self.cache)
+        local = mirror_table(self.s3, self.tables[table], self.cache)
         name = self._views.setdefault(table, f"t{len(self._views)}")
         glob = str(local / "data" / "BILLING_PERIOD=*" / "*.parquet")
         self.con.execute(

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from opsbook.cost.services import ce_service
+from opsbook.formats.aws_services import ce_service
 from opsbook.sandbox.json_api import ApiError, validation
 
 TARGET = "AWSInsightsIndexService"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from opsbook.sandbox.aws_seed.context import Seed, tag_list, tag_spec
+from opsbook.sandbox.aws.seed.context import Seed, tag_list, tag_spec
 
 
 def seed_rds(seed: Seed) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from opsbook.sandbox.aws_seed import moto_gaps
-from opsbook.sandbox.aws_seed.context import Seed, tag_list
+from opsbook.sandbox.aws.seed import moto_gaps
+from opsbook.sandbox.aws.seed.context import Seed, tag_list
 
 
 def seed_dns(seed: Seed) -> None:

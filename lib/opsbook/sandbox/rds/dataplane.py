@@ -9,8 +9,8 @@ sandboxes can share one MariaDB server without seeing each other):
 - the application user `rds[].username` is the physical user `<token>_<username>`, with
   the password the AWS seed put in the SSM SecureString `rds[].password_ssm`; the proxy
   renames user and database during the handshake;
-- the params instance is seeded with the tables `rds[].tables` (a few hundred rows each)
-  and the drill canary table.
+- the params instance is seeded with the tables `rds[].tables` (a few hundred rows each);
+  tables that clients create later (a drill's canary table) are versioned by the proxy.
 
 Every table is system-versioned (MariaDB `WITH SYSTEM VERSIONING`): the server keeps each
 row's history with its commit time. That is the point-in-time method: a snapshot is the
@@ -44,11 +44,10 @@ from typing import Any
 import boto3
 import pymysql
 
-from opsbook.dataplane.mysql import canary_ddl
 from opsbook.params import RdsInstance
 from opsbook.sandbox.core import SandboxContext, register
 from opsbook.sandbox.local_servers import MARIADB, mariadb_admin, pid_alive
-from opsbook.sandbox.mysql_proxy import MySQLProxy
+from opsbook.sandbox.rds.mysql_proxy import MySQLProxy
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +138,7 @@ class RdsDataPlane:
                     cur.execute(f"DELETE FROM `{REGISTRY_DB}`.namespaces WHERE token = %s", (token,))
             cur.execute(f"INSERT INTO `{REGISTRY_DB}`.namespaces VALUES (%s, %s, UTC_TIMESTAMP())",
                         (self.token, os.getpid()))
-        from opsbook.sandbox import rds_hooks
+        from opsbook.sandbox.rds import hooks as rds_hooks
 
         rds_hooks.activate(self)
         backend = self.backend()
@@ -150,7 +149,7 @@ class RdsDataPlane:
         return {}
 
     def stop(self) -> None:
-        from opsbook.sandbox import rds_hooks
+        from opsbook.sandbox.rds import hooks as rds_hooks
 
         rds_hooks.deactivate(self)
         for timer in self._timers:
@@ -235,8 +234,6 @@ class RdsDataPlane:
                     columns, rows = _rows(table, rng, SEED_ROWS)
                     placeholders = ", ".join(["%s"] * len(rows[0]))
                     cur.executemany(f"INSERT INTO `{physical_db}`.`{table}` {columns} VALUES ({placeholders})", rows)
-            cur.execute(f"USE `{physical_db}`")
-            cur.execute(canary_ddl(VERSIONED))
         self.users[spec.username] = user
         return True
 

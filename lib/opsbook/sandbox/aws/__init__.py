@@ -1,0 +1,1 @@
+"""AWS in the sandbox: moto in server mode, its seed, and the Service Quotas emulator."""

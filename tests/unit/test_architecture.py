@@ -1,0 +1,138 @@
+"""The package's shape: the sandbox stays a witness (no arrow into the product) and no import cycles.
+
+Imports are read from the source with `ast` (module-level and function-level alike), so a
+lazy import inside a function counts as much as one at the top of a file.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+LIB = Path(__file__).resolve().parents[2] / "lib"
+PACKAGE = LIB / "opsbook"
+
+# What the sandbox may import besides itself: params (what to build), errors, net, and the
+# neutral format modules that belong to neither side.
+SANDBOX_MAY_IMPORT = ("opsbook.sandbox", "opsbook.params", "opsbook.errors", "opsbook.net", "opsbook.formats")
+PRODUCT_AREAS = ("opsbook.drills", "opsbook.cost", "opsbook.datadog", "opsbook.inventory", "opsbook.provision",
+                 "opsbook.dataplane", "opsbook.report", "opsbook.commands")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(LIB).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imports_of(path: Path, known: set[str], top_level_only: bool = False) -> set[str]:
+    """The opsbook modules `path` imports (a `from pkg import mod` counts as importing pkg.mod)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
+    found: set[str] = set()
+    for node in _import_nodes(tree.body, top_level_only):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in known)
+    return {name for name in found if name in known}
+
+
+def _import_nodes(body: list[ast.stmt], top_level_only: bool) -> list[ast.stmt]:
+    """Import statements, skipping `if TYPE_CHECKING:` blocks (annotations only, never run)."""
+    out: list[ast.stmt] = []
+    for node in body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            out.append(node)
+        elif isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            out.extend(_import_nodes(node.orelse, top_level_only))
+        elif not top_level_only or isinstance(node, ast.If | ast.Try):
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                children = getattr(node, field, [])
+                out.extend(_import_nodes([c for c in children if isinstance(c, ast.AST)], top_level_only))
+    return out
+
+
+def test_sandbox_imports_no_product_module():
+    known = set(modules())
+    bad = []
+    for name, path in modules().items():
+        if not name.startswith("opsbook.sandbox"):
+            continue
+        for target in sorted(imports_of(path, known)):
+            if target == "opsbook" or not target.startswith(SANDBOX_MAY_IMPORT):
+                bad.append(f"{name} -> {target}")
+    assert not bad, "the sandbox imports product modules (a twin must not share logic with what it tests):\n" + \
+        "\n".join(bad)
+
+
+def test_neutral_modules_import_neither_side():
+    known = set(modules())
+    bad = [f"{name} -> {target}" for name, path in modules().items() if name.startswith("opsbook.formats")
+           for target in imports_of(path, known)
+           if target.startswith(("opsbook.sandbox", *PRODUCT_AREAS))]
+    assert not bad, "\n".join(bad)
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = [0]
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = counter[0]
+        counter[0] += 1
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+@pytest.mark.parametrize("top_level_only", [True, False], ids=["module-level", "with-lazy-imports"])
+def test_no_import_cycles(top_level_only: bool):
+    mods = modules()
+    known = set(mods)
+    # a package's __init__ re-exporting its own modules is not a cycle of design
+    graph = {name: {t for t in imports_of(path, known, top_level_only) if not name.startswith(t + ".")
+                    and not (path.name == "__init__.py" and t.startswith(name + "."))}
+             for name, path in mods.items()}
+    cycles = _cycles(graph)
+    assert not cycles, "import cycles in lib/opsbook:\n" + "\n".join(" <-> ".join(c) for c in cycles)
+
+
+def test_the_walker_sees_a_cycle_and_a_boundary_breach():
+    """The checks above can fail: a made-up graph with a cycle is found."""
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
