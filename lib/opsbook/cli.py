@@ -1,23 +1,15 @@
-"""The `opsbook` command (typer + rich).
-
-Commands of other concerns live beside their code and register themselves here through
-COMMAND_MODULES: each module has `register(app: typer.Typer) -> None`.
-"""
+"""The `opsbook` command (typer + rich), built from the registry in `opsbook.commands`."""
 
 from __future__ import annotations
 
-import importlib
-
 import typer
+
+from opsbook.commands import COMMANDS
 
 app = typer.Typer(help="Executable runbooks and cost notebooks for the SMSAPI platform.", no_args_is_help=True)
 
-COMMAND_MODULES = [
-    "opsbook.commands.params",
-    "opsbook.commands.sandbox",
-    "opsbook.commands.run",
-    "opsbook.drills.commands",
-]
-
-for _name in COMMAND_MODULES:
-    importlib.import_module(_name).register(app)
+for _name, _command in COMMANDS.items():
+    if isinstance(_command, typer.Typer):
+        app.add_typer(_command, name=_name)
+    else:
+        app.command(_name)(_command)

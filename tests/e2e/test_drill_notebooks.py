@@ -12,13 +12,12 @@ from pathlib import Path
 
 import boto3
 import nbformat
-import papermill
 import pytest
-from opsbook.clients import RUN_ID_ENV, new_run_id
+from opsbook.clients import new_run_id
 from opsbook.drills.history import read_history
-from opsbook.results import RESULTS_FILE_ENV
 
 from tests.e2e.helpers import ROOT, opsbook
+from tests.notebook_runs import run, run_passing
 
 DRILLS = {"rds-snapshot-restore-drill": "rds-snapshot-restore", "rds-pitr-drill": "rds-pitr",
           "rds-failover-drill": "rds-failover"}
@@ -50,10 +49,7 @@ def drill_leftovers(region: str, run_id: str | None = None) -> list[str]:
 
 @pytest.mark.parametrize("name", list(DRILLS))
 def test_each_drill_runbook_passes_with_its_defaults(sandbox, sandbox_params, runs, mirror, name) -> None:
-    from opsbook.runner import describe_failure, run_notebook
-
-    result = run_notebook(name, "sandbox", runs_root=runs, mirror=mirror)
-    assert result.ok, describe_failure(result)
+    result = run_passing(name, runs, mirror=mirror)
     drill = result.records["drill"]
     assert drill["name"] == DRILLS[name] and drill["verdict"] == "pass", drill["reason"]
     assert drill["rto_s"] is not None and drill["rto_s"] <= drill["rto_target_s"]
@@ -64,7 +60,6 @@ def test_each_drill_runbook_passes_with_its_defaults(sandbox, sandbox_params, ru
 
 
 def test_history_shows_every_drill_from_the_runs_and_from_the_mirror(sandbox, sandbox_params, runs, mirror) -> None:
-    from opsbook.runner import describe_failure, run_notebook
 
     local = read_history(runs, env="sandbox")
     assert sorted(local["drill"]) == sorted(DRILLS.values()) and set(local["verdict"]) == {"pass"}
@@ -72,8 +67,7 @@ def test_history_shows_every_drill_from_the_runs_and_from_the_mirror(sandbox, sa
     mirrored = read_history(runs / "nothing-here", env="sandbox", s3_uri=mirror, s3_client=s3)
     assert sorted(mirrored["run_id"]) == sorted(local["run_id"])
 
-    result = run_notebook("drill-history", "sandbox", {"runs_dir": str(runs)}, runs_root=runs)
-    assert result.ok, describe_failure(result)
+    result = run_passing("drill-history", runs, overrides={"runs_dir": str(runs)})
     assert result.records["drill_runs"] == len(local)
 
     cli = opsbook("history", "--env", "sandbox", "--runs-dir", str(runs), "--drill", "rds-pitr",
@@ -85,50 +79,33 @@ def test_history_shows_every_drill_from_the_runs_and_from_the_mirror(sandbox, sa
 
 
 def test_history_notebook_runs_with_no_drill_runs_yet(sandbox, runs) -> None:
-    from opsbook.runner import describe_failure, run_notebook
 
     empty = runs / "empty"
     empty.mkdir()
-    result = run_notebook("drill-history", "sandbox", {"runs_dir": str(empty)}, runs_root=runs / "history-of-nothing")
-    assert result.ok, describe_failure(result)
+    result = run_passing("drill-history", runs / "history-of-nothing", overrides={"runs_dir": str(empty)})
     assert result.records["drill_runs"] == 0
 
 
 def test_cleanup_runbook_defaults_to_a_plan(sandbox, runs) -> None:
-    from opsbook.runner import describe_failure, run_notebook
-
-    result = run_notebook("drill-cleanup", "sandbox", runs_root=runs)
-    assert result.ok, describe_failure(result)
+    result = run_passing("drill-cleanup", runs)
     assert "cleanup" in result.records
 
 
-def _dies_after_restore(runs: Path, ending: str) -> tuple[str, Exception | None]:
+def _dies_after_restore(runs: Path, ending: str) -> tuple[str, dict | None]:
     """Run the snapshot drill with `ending` as a cell right after the restore; returns its run id and error."""
     nb = nbformat.read(ROOT / "runbooks" / "rds-snapshot-restore-drill.ipynb", as_version=4)
     at = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip() == "drill.restore()")
     nb.cells.insert(at + 1, nbformat.v4.new_code_cell(ending))
     folder = runs / "dying" / new_run_id()
     folder.mkdir(parents=True)
-    nbformat.write(nb, folder / "input.ipynb")
-    run_id = new_run_id()
-    saved = {k: os.environ.get(k) for k in (RUN_ID_ENV, RESULTS_FILE_ENV)}
-    os.environ.update({RUN_ID_ENV: run_id, RESULTS_FILE_ENV: str(folder / "records.jsonl")})
-    error = None
-    try:
-        papermill.execute_notebook(str(folder / "input.ipynb"), str(folder / "output.ipynb"),
-                                   parameters={"env": "sandbox"}, kernel_name="python3", progress_bar=False,
-                                   cwd=str(ROOT))
-    except Exception as exc:  # noqa: BLE001 - the run is meant to die
-        error = exc
-    finally:
-        for key, value in saved.items():
-            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
-    return run_id, error
+    nbformat.write(nb, folder / "rds-snapshot-restore-drill.ipynb")
+    result = run(folder / "rds-snapshot-restore-drill.ipynb", folder / "runs")
+    return result.run_id, result.error
 
 
 def test_a_run_that_raises_after_the_restore_cleans_up_at_kernel_shutdown(sandbox, sandbox_params, runs) -> None:
     run_id, error = _dies_after_restore(runs, 'raise RuntimeError("the run dies after the restore")')
-    assert error is not None and "the run dies after the restore" in str(error)
+    assert error is not None and "the run dies after the restore" in error["evalue"]
     deadline = time.monotonic() + 20
     while drill_leftovers(sandbox_params.region, run_id) and time.monotonic() < deadline:
         time.sleep(0.5)

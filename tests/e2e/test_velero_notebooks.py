@@ -14,7 +14,9 @@ from opsbook.clients import Env, new_run_id
 from opsbook.drills.velero import drill_labels
 from opsbook.drills.velero_api import BACKUP_TERMINAL, VeleroApi, backup_body
 from opsbook.drills.velero_teardown import delete_backup
-from opsbook.runner import describe_failure, run_notebook
+from opsbook.runner import describe_failure
+
+from tests.notebook_runs import run, run_passing
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +25,7 @@ def runs(tmp_path_factory) -> Path:
 
 
 def test_restore_drill_passes_with_its_defaults(sandbox, runs) -> None:
-    result = run_notebook("velero-restore-drill", "sandbox", runs_root=runs)
-    assert result.ok, describe_failure(result)
+    result = run_passing("velero-restore-drill", runs)
     drill = result.records["drill"]
     assert drill["name"] == "velero-restore" and drill["verdict"] == "pass", drill["reason"]
     assert drill["facts"]["namespace"] == "rabbitmq"
@@ -35,16 +36,14 @@ def test_restore_drill_passes_with_its_defaults(sandbox, runs) -> None:
 
 
 def test_restore_drill_of_a_database_namespace_and_one_workload(sandbox, runs) -> None:
-    result = run_notebook("velero-restore-drill", "sandbox", {"namespace": "customer-panel",
-                                                             "scope": "customer-panel-db"}, runs_root=runs)
-    assert result.ok, describe_failure(result)
+    result = run_passing("velero-restore-drill", runs, overrides={"namespace": "customer-panel",
+                                                                  "scope": "customer-panel-db"})
     checks = {c["name"]: c for c in result.records["drill"]["checks"]}
     assert checks["customer-panel-db canary row"]["ok"]
 
 
 def test_backup_audit_passes_with_its_defaults(sandbox, runs) -> None:
-    result = run_notebook("velero-backup-audit", "sandbox", {"strict": True}, runs_root=runs)
-    assert result.ok, describe_failure(result)
+    result = run_passing("velero-backup-audit", runs, overrides={"strict": True})
     assert result.records["summary"]["fail"] == 0 and result.records["summary"]["pass"] > 0
     assert {r["area"] for r in result.records["checks"]} == {"storage", "schedules", "backups"}
 
@@ -56,7 +55,7 @@ def test_a_drill_from_a_backup_older_than_its_canary_fails_the_run(sandbox, sand
     api.create("backups", backup_body(old, ["rabbitmq"], drill_labels(env.run_id, "rabbitmq"), "1h0m0s"))
     assert api.wait("backups", old, BACKUP_TERMINAL, 120)["status"]["phase"] == "Completed"
     try:
-        result = run_notebook("velero-restore-drill", "sandbox", {"backup_name": old}, runs_root=runs)
+        result = run("velero-restore-drill", runs, overrides={"backup_name": old})
         assert not result.ok
         drill = result.records["drill"]
         assert drill["verdict"] == "fail" and "the restored broker lacks canary" in drill["reason"]

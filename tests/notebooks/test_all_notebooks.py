@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 from opsbook.notebooks import all_notebooks
-from opsbook.runner import describe_failure, run_notebook
+
+from tests.notebook_runs import run_passing
 
 NOTEBOOKS = all_notebooks()
 
@@ -22,8 +23,7 @@ def runs_root(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_notebook_runs_on_the_sandbox(path: Path, sandbox, sandbox_params, runs_root: Path) -> None:
-    result = run_notebook(str(path), sandbox_params, runs_root=runs_root)
-    assert result.ok, describe_failure(result)
+    result = run_passing(path, runs_root, sandbox_params)
     assert (result.run_dir / "report.html").is_file() and (result.run_dir / "output.ipynb").is_file()
     assert result.records, f"{path.name} recorded nothing with opsbook.record()"
 

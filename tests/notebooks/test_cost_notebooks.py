@@ -5,30 +5,17 @@ no opsbook query code), the SMS CSV and the price table."""
 from __future__ import annotations
 
 import io
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
-import papermill
 import pyarrow.parquet as pq
 import pytest
-from opsbook.results import read_records
 from opsbook.sandbox.cost.prices import price_table
 
+from tests.notebook_runs import run_passing
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(name: str, tmp_path: Path, **parameters) -> dict:
-    records = tmp_path / f"{name}.jsonl"
-    os.environ["OPSBOOK_RESULTS_FILE"] = str(records)
-    try:
-        papermill.execute_notebook(ROOT / "notebooks" / f"{name}.ipynb", tmp_path / f"{name}.ipynb",
-                                   parameters={"env": "sandbox", **parameters}, kernel_name="python3",
-                                   progress_bar=False, cwd=str(ROOT))
-    finally:
-        os.environ.pop("OPSBOOK_RESULTS_FILE", None)
-    return read_records(records)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +62,7 @@ def months_before(n: int) -> str:
 
 def test_monthly_review_numbers_are_the_bill(truth, tmp_path) -> None:
     df, _ = truth
-    rec = run("cost-monthly-review", tmp_path)
+    rec = run_passing("cost-monthly-review", tmp_path).records
     month, prev = rec["month"], months_before(2)
     assert month == months_before(1)
     this_month, last_month = df[df["month"] == month], df[df["month"] == prev]
@@ -98,7 +85,7 @@ def test_monthly_review_numbers_are_the_bill(truth, tmp_path) -> None:
 
 def test_allocation_sums_to_the_clusters_bill(truth, tmp_path, sandbox_params) -> None:
     df, _ = truth
-    rec = run("cost-allocation-by-team", tmp_path)
+    rec = run_passing("cost-allocation-by-team", tmp_path).records
     # the cluster's bill: its tagged lines, and shared-rule lines here no other cluster claims; no tax or credits
     month = df[(df["month"] == rec["month"]) & ~df["line_item_line_item_type"].isin(["Tax", "Credit"])]
     cluster = month["tags"].map(lambda t: t.get("user_eks_cluster_name")) == sandbox_params.eks.cluster_name
@@ -118,7 +105,7 @@ def test_allocation_sums_to_the_clusters_bill(truth, tmp_path, sandbox_params) -
 
 def test_forecast_backtest_and_anomaly(truth, tmp_path, sandbox_params) -> None:
     df, _ = truth
-    rec = run("cost-forecast", tmp_path)
+    rec = run_passing("cost-forecast", tmp_path).records
     actual = df.groupby("month")["amortized"].sum()
     errors = []
     for row in rec["backtest_table"]:
@@ -140,7 +127,7 @@ def test_forecast_backtest_and_anomaly(truth, tmp_path, sandbox_params) -> None:
 
 def test_region_model_reprices_the_actual_usage(truth, tmp_path, sandbox_params) -> None:
     df, _ = truth
-    rec = run("region-duplication-model", tmp_path)
+    rec = run_passing("region-duplication-model", tmp_path).records
     month = df[(df["month"] == rec["month"]) & df["line_item_line_item_type"].isin(["Usage", "SavingsPlanCoveredUsage"])]
     home = month[month["region"].isin([sandbox_params.region, "global"])]
     assert rec["totals"][f"{sandbox_params.region} as billed"] == pytest.approx(home["pricing_public_on_demand_cost"].sum(), abs=0.01)
@@ -162,7 +149,7 @@ def test_region_model_reprices_the_actual_usage(truth, tmp_path, sandbox_params)
 
 def test_unit_cost_per_sms(truth, tmp_path) -> None:
     df, sms = truth
-    rec = run("unit-cost-per-sms", tmp_path)
+    rec = run_passing("unit-cost-per-sms", tmp_path).records
     assert len({r["month"] for r in rec["unit_cost"]}) == 12
     for row in rec["unit_cost"]:
         month = df[df["month"] == row["month"]]
@@ -177,7 +164,7 @@ def test_unit_cost_per_sms(truth, tmp_path) -> None:
 
 def test_savings_opportunities(truth, tmp_path, sandbox_params) -> None:
     df, _ = truth
-    rec = run("savings-opportunities", tmp_path)
+    rec = run_passing("savings-opportunities", tmp_path).records
     month = df[df["month"] == rec["month"]]
     prices = price_table().set_index("usage_type")["price_usd"]
     gp2 = month[month["line_item_usage_type"].str.endswith("EBS:VolumeUsage.gp2")]

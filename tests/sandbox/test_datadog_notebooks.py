@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 from opsbook.params import load_params
-from opsbook.runner import describe_failure, run_notebook
 
+from tests.notebook_runs import run_passing
 from tests.sandbox.test_datadog_emulator import TIMEOUT, base, contract, emulator_log, keys  # noqa: F401
 
 
@@ -24,9 +24,7 @@ def runs_root(tmp_path_factory) -> Path:
 
 
 def run(name: str, params, runs_root: Path, **overrides) -> dict:
-    result = run_notebook(name, params, overrides=overrides, runs_root=runs_root)
-    assert result.ok, describe_failure(result)
-    return result.records
+    return run_passing(name, runs_root, params, overrides).records
 
 
 def test_monitors_runbook_applies_then_plans_nothing(sandbox, sandbox_params, runs_root) -> None:

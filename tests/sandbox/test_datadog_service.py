@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-import opsbook.sandbox.services  # noqa: F401  (first: services register in start order on import)
 import requests
 from opsbook.sandbox.core import SANDBOX_CREDENTIALS, SandboxContext
 from opsbook.sandbox.datadog.contract import ResponseLog, load_contract

@@ -8,6 +8,8 @@ from opsbook.clients import Env
 from opsbook.inventory import run_health_check, verdict
 from opsbook.inventory.health import collect_estate
 
+from tests.notebook_runs import run_passing
+
 KUBE_CHECKS = {"k8s.nodes", "k8s.node_spread", "helm.release"}
 
 
@@ -68,10 +70,7 @@ def test_strict_verdict_passes_on_the_default_sandbox(sandbox_env: Env) -> None:
 
 
 def test_the_runbook_runs_and_records_every_check(sandbox, sandbox_params, tmp_path: Path) -> None:
-    from opsbook.runner import describe_failure, run_notebook
-
-    result = run_notebook("health-check", sandbox_params, runs_root=tmp_path)
-    assert result.ok, describe_failure(result)
+    result = run_passing("health-check", tmp_path, sandbox_params)
     records = result.records
     rows = records["checks"]
     assert records["summary"] == {s: sum(r["status"] == s for r in rows) for s in ("pass", "warn", "fail")}

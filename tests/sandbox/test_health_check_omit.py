@@ -20,6 +20,8 @@ from opsbook.inventory import HealthCheckFailed, run_health_check, verdict
 from opsbook.params import load_params
 from opsbook.sandbox import attach, exported
 
+from tests.notebook_runs import run
+
 ROOT = Path(__file__).resolve().parents[2]
 MISSING_AZ = "eu-central-1c"
 
@@ -60,11 +62,10 @@ def test_missing_nat_gateway_fails_naming_its_az(no_nat) -> None:
 
 
 def test_a_strict_run_of_the_runbook_fails_and_keeps_its_records(no_nat, tmp_path: Path) -> None:
-    from opsbook.runner import run_notebook
 
     params, env = no_nat
     with exported(env):
-        result = run_notebook("health-check", params, overrides={"strict": True}, runs_root=tmp_path)
+        result = run("health-check", tmp_path, params, {"strict": True})
     assert not result.ok
     assert result.error["ename"] == "HealthCheckFailed" and MISSING_AZ in result.error["evalue"]
     assert f"vpc.nat_gateway[{MISSING_AZ}]" in result.records["check_status"]["fail"]

@@ -54,7 +54,6 @@ def test_kubeconfig_names_the_cluster(sandbox, sandbox_params):
 
 
 def test_missing_facts_fail_clearly(sandbox_params, tmp_path):
-    from opsbook.sandbox import services  # noqa: F401  (registers the services in their start order first)
     from opsbook.sandbox.kube.service import KubeService
 
     ctx = SandboxContext(params=sandbox_params, state_dir=tmp_path, facts={})

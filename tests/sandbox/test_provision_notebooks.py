@@ -13,8 +13,9 @@ from pathlib import Path
 
 import boto3
 import pytest
-from opsbook.runner import describe_failure, run_notebook
+from opsbook.runner import describe_failure
 
+from tests.notebook_runs import run
 from tests.sandbox.conftest import put_ssm_markers
 
 PRODUCED: list[Path] = []  # run folders and generated files, scanned by the last test
@@ -32,7 +33,7 @@ def markers(sandbox, sandbox_params) -> dict[str, str]:
 
 
 def _run(name: str, params, work: Path, **overrides):
-    result = run_notebook(name, params, overrides=overrides, runs_root=work / "runs")
+    result = run(name, work / "runs", params, overrides)
     PRODUCED.append(result.run_dir)
     assert result.ok, describe_failure(result)
     return result

@@ -13,7 +13,8 @@ import yaml
 from opsbook.clients import Env
 from opsbook.cost.volume import source_of
 from opsbook.params import load_params
-from opsbook.runner import describe_failure, run_notebook
+
+from tests.notebook_runs import run_passing
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,8 +51,7 @@ def _datadog_month_total(params, month: str) -> float:
 
 def test_unit_cost_takes_sms_volume_from_datadog(sandbox, tmp_path: Path) -> None:
     params = _params(tmp_path, source="auto")
-    result = run_notebook("unit-cost-per-sms", params, {"months": 2}, runs_root=tmp_path / "runs")
-    assert result.ok, describe_failure(result)
+    result = run_passing("unit-cost-per-sms", tmp_path / "runs", params, {"months": 2})
     rows = result.records["unit_cost"]
     assert len(rows) == 2
     for row in rows:

@@ -14,9 +14,10 @@ import pytest
 LIB = Path(__file__).resolve().parents[2] / "lib"
 PACKAGE = LIB / "opsbook"
 
-# What the sandbox may import besides itself: params (what to build), errors, net, and the
-# neutral format modules that belong to neither side.
-SANDBOX_MAY_IMPORT = ("opsbook.sandbox", "opsbook.params", "opsbook.errors", "opsbook.net", "opsbook.formats")
+# What the sandbox may import besides itself: params (what to build), errors, net, the
+# registry mechanism, and the neutral format and contract modules that belong to neither side.
+SANDBOX_MAY_IMPORT = ("opsbook.sandbox", "opsbook.params", "opsbook.errors", "opsbook.net", "opsbook.registry",
+                      "opsbook.formats", "opsbook.contracts")
 PRODUCT_AREAS = ("opsbook.drills", "opsbook.cost", "opsbook.datadog", "opsbook.inventory", "opsbook.provision",
                  "opsbook.dataplane", "opsbook.report", "opsbook.commands")
 
@@ -80,6 +81,8 @@ def test_neutral_modules_import_neither_side():
     bad = [f"{name} -> {target}" for name, path in modules().items() if name.startswith("opsbook.formats")
            for target in imports_of(path, known)
            if target.startswith(("opsbook.sandbox", *PRODUCT_AREAS))]
+    bad += [f"{name} -> {target}" for name, path in modules().items() if name in ("opsbook.registry", "opsbook.net")
+            for target in imports_of(path, known) if target not in ("opsbook.errors",)]
     assert not bad, "\n".join(bad)
 
 

@@ -534,10 +534,19 @@ def test_ssm_parameters_missing_or_not_secure_fail(params) -> None:
 
 
 def test_an_unreadable_section_fails_its_rules_and_the_rest_still_run(params) -> None:
-    estate = healthy(params).model_copy(update={"nodes": [], "helm_releases": [], "errors": {
-        "nodes": "no usable kubeconfig", "helm_releases": "no usable kubeconfig"}})  # fmt: skip
+    sections = {k: v for k, v in healthy(params).sections.items() if k not in ("nodes", "helm_releases")}
+    estate = Estate(errors={"nodes": "no usable kubeconfig", "helm_releases": "no usable kubeconfig"}, **sections)
     rows = check_estate(estate, params, NOW)
     bad = not_passing(rows)
     assert [(r.check, r.status) for r in bad] == [("k8s.nodes", "fail"), ("helm.release", "fail")]
     assert all("could not read" in r.reason and "kubeconfig" in r.reason for r in bad)
     assert len(rows) > 30
+
+
+def test_every_check_reads_sections_that_a_collector_provides() -> None:
+    from opsbook.inventory.registry import CHECKS, COLLECTORS
+
+    sections = set(COLLECTORS.names())
+    missing = {name: set(rule.needs) - sections for name, rule in CHECKS.items() if set(rule.needs) - sections}
+    assert not missing, f"checks reading sections no collector provides: {missing}"
+    assert len(CHECKS.names()) >= 13

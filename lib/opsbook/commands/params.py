@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from opsbook.commands import COMMANDS
 from opsbook.commands.common import console, handles_errors
 from opsbook.params import load_params, read_merged, resolve_file
 
-params_app = typer.Typer(help="Validate environment params.", no_args_is_help=True)
+params_app = COMMANDS.register("params")(typer.Typer(help="Validate environment params.", no_args_is_help=True))
 
 
 @params_app.command("check")
@@ -22,6 +23,3 @@ def check(env: str = typer.Argument(..., help="Environment name or params file."
         f"{len(params.network.azs)} AZs, {len(params.rds)} RDS instance(s), {len(params.namespaces)} namespaces"
     )
 
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(params_app, name="params")

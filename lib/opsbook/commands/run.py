@@ -8,12 +8,14 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from opsbook.commands import COMMANDS
 from opsbook.commands.common import ENV_OPTION, console, err_console, handles_errors
 from opsbook.params import load_params
 
 # nbformat, papermill and the runner load lazily: `opsbook params check` stays quick.
 
 
+@COMMANDS.register("list")
 @handles_errors
 def list_notebooks() -> None:
     """Every runbook and notebook with its purpose and parameters."""
@@ -31,6 +33,7 @@ def list_notebooks() -> None:
     console.print(table)
 
 
+@COMMANDS.register("run")
 @handles_errors
 def run(
     name: str = typer.Argument(..., help="Runbook or notebook file stem, e.g. health-check."),
@@ -85,6 +88,7 @@ class _progress:
             self.progress.stop()
 
 
+@COMMANDS.register("demo")
 @handles_errors
 def demo(
     env: str = typer.Option("sandbox", "--env", "-e", help="Environment to run everything against."),
@@ -97,8 +101,3 @@ def demo(
     if not all(r.ok for r in summary.results):
         raise typer.Exit(1)
 
-
-def register(app: typer.Typer) -> None:
-    app.command("list")(list_notebooks)
-    app.command("run")(run)
-    app.command("demo")(demo)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import typer
 
+from opsbook.commands import COMMANDS
 from opsbook.commands.common import console, handles_errors
 from opsbook.params import load_params
 from opsbook.sandbox import attach
 
-sandbox_app = typer.Typer(help="The local twin of the estate.", no_args_is_help=True)
+sandbox_app = COMMANDS.register("sandbox")(typer.Typer(help="The local twin of the estate.", no_args_is_help=True))
 ENV = typer.Option("sandbox", "--env", "-e", help="A params file with a sandbox: section.")
 
 
@@ -42,6 +43,3 @@ def down(env: str = ENV) -> None:
     name = load_params(env).env
     console.print(f"sandbox {name}: {'stopped' if attach.down(name) else 'was not running'}")
 
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(sandbox_app, name="sandbox")

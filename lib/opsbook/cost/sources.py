@@ -26,7 +26,10 @@ from opsbook.cost.sql import TABLE, column_names, cost_sql, to_trino
 from opsbook.errors import OpsbookError, UsageError
 from opsbook.formats import aws_services
 from opsbook.params import cache_dir
+from opsbook.registry import Registry
 
+# Where cost data comes from: each source class is registered beside its definition.
+SOURCES: Registry[type[CostSource]] = Registry("cost source", ["opsbook.cost.sources"])
 
 class CostSource(ABC):
     """A place cost data comes from; every source answers in the same frame schema."""
@@ -97,6 +100,7 @@ def sync_periods(s3: Any, url: str, wanted: list[str] | None, root: Path) -> Pat
     return local_export
 
 
+@SOURCES.register("cur")
 class CurDuckDb(CostSource):
     """The CUR export queried with DuckDB (local folder, or S3 mirrored into a cache)."""
 
@@ -163,6 +167,7 @@ ATHENA_TYPES: dict[str, Callable[[pd.Series], pd.Series]] = {
 }
 
 
+@SOURCES.register("athena")
 class CurAthena(CostSource):
     """The same CUR queries rendered for Athena (Trino) and run through boto3's Athena client."""
 
@@ -286,6 +291,7 @@ def _ce_key(dim: str, key: str) -> str:
     return key
 
 
+@SOURCES.register("cost_explorer")
 class CostExplorer(CostSource):
     """Cost Explorer's GetCostAndUsage (at most two group-by dimensions, no resources)."""
 
@@ -339,16 +345,6 @@ class CostExplorer(CostSource):
 # --- choosing ----------------------------------------------------------------------------------
 
 
-SOURCES: dict[str, Callable[[Env], CostSource]] = {
-    "cur": CurDuckDb.from_env,
-    "athena": CurAthena.from_env,
-    "cost_explorer": CostExplorer.from_env,
-}
-
-
 def open_source(env: Env, kind: str | None = None) -> CostSource:
     """The cost source params name (or `kind`): cur, athena or cost_explorer."""
-    kind = kind or env.params.cost.source
-    if kind not in SOURCES:
-        raise UsageError(f"unknown cost source {kind!r}; expected one of {', '.join(SOURCES)}")
-    return SOURCES[kind](env)
+    return SOURCES.get(kind or env.params.cost.source).from_env(env)

@@ -20,8 +20,12 @@ import pandas as pd
 
 from opsbook.clients import Env
 from opsbook.errors import OpsbookError, ParamsError
+from opsbook.registry import Registry
 
 COLUMNS = ["date", "region", "sms_count"]
+# Where daily SMS counts come from (params cost.sms_volume.source): a function env, start, end -> frame.
+VolumeSource = Callable[[Env, date, date], pd.DataFrame]
+VOLUME_SOURCES: Registry[VolumeSource] = Registry("SMS volume source", ["opsbook.cost.volume"])
 
 
 def _read_csv_text(env: Env, location: str) -> str:
@@ -56,11 +60,13 @@ def parse_csv(text: str, where: str) -> pd.DataFrame:
     return frame[COLUMNS]
 
 
+@VOLUME_SOURCES.register("csv")
 def from_csv(env: Env, start: date, end: date) -> pd.DataFrame:
     location = env.params.cost.sms_volume.csv
     return parse_csv(_read_csv_text(env, location), location)
 
 
+@VOLUME_SOURCES.register("constant")
 def from_constant(env: Env, start: date, end: date) -> pd.DataFrame:
     monthly = env.params.cost.sms_volume.monthly_constant
     if monthly is None:
@@ -70,16 +76,12 @@ def from_constant(env: Env, start: date, end: date) -> pd.DataFrame:
     return pd.DataFrame({"date": days, "region": env.params.region, "sms_count": per_day})
 
 
+@VOLUME_SOURCES.register("datadog")
 def from_datadog(env: Env, start: date, end: date) -> pd.DataFrame:
     """SMS sent per day from Datadog (`datadog.metrics.sms_sent_count`)."""
     from opsbook.datadog.volume import daily_sms  # the Datadog client loads only when used
 
     return daily_sms(env, start, end)
-
-
-SOURCES: dict[str, Callable[[Env, date, date], pd.DataFrame]] = {
-    "csv": from_csv, "constant": from_constant, "datadog": from_datadog,
-}
 
 
 def source_of(env: Env) -> str:
@@ -97,7 +99,7 @@ def source_of(env: Env) -> str:
 def sms_volume(env: Env, start: date, end: date) -> pd.DataFrame:
     """Daily SMS per region between start (inclusive) and end (exclusive)."""
     source = source_of(env)
-    frame = SOURCES[source](env, start, end)
+    frame = VOLUME_SOURCES.get(source)(env, start, end)
     mask = (frame["date"] >= pd.Timestamp(start)) & (frame["date"] < pd.Timestamp(end))
     frame = frame[mask]
     if frame.empty:

@@ -8,6 +8,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
+from opsbook.commands import COMMANDS
 from opsbook.commands.common import ENV_OPTION, console, handles_errors
 
 
@@ -18,6 +19,7 @@ def _table(frame: pd.DataFrame, title: str) -> Table:
     return table
 
 
+@COMMANDS.register("cleanup")
 @handles_errors
 def cleanup(
     env: str = ENV_OPTION,
@@ -46,6 +48,7 @@ def cleanup(
         raise OpsbookError(f"could not list {', '.join(unreadable['attribute'])}: fix access and run cleanup again")
 
 
+@COMMANDS.register("history")
 @handles_errors
 def history(
     drill: str = typer.Option(None, "--drill", help="Only this drill (e.g. rds-pitr) or notebook name."),
@@ -73,7 +76,3 @@ def history(
     shown["started_at"] = shown["started_at"].dt.strftime("%Y-%m-%d %H:%M:%S")
     console.print(_table(shown, "drill history"))
 
-
-def register(app: typer.Typer) -> None:
-    app.command("cleanup")(cleanup)
-    app.command("history")(history)

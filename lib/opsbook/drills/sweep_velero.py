@@ -1,7 +1,6 @@
 """The sweeper's finders for what a Velero drill leaves behind, found by ownership labels/tags only.
 
-Registered into `opsbook.drills.sweeper` (importing this module does it), in the order
-the plan deletes them:
+Registered in `opsbook.drills.sweeper.FINDERS`, in the order the plan deletes them:
 
 - `k8s-namespace`: drill namespaces (labels `opsbook.io/run-id`, `opsbook.io/purpose=drill`),
   deleted with the restored PVs and EBS volumes of their claims;
@@ -28,7 +27,7 @@ from kubernetes.client.rest import ApiException
 from opsbook.clients import error_code
 from opsbook.drills import velero_teardown
 from opsbook.drills.framework import PURPOSE
-from opsbook.drills.sweeper import Leftover, _created, finder
+from opsbook.drills.sweeper import FINDERS, Leftover, created_at
 from opsbook.drills.velero_api import VeleroApi, parse_time
 from opsbook.guard import RUN_ID_TAG, is_owned
 
@@ -62,7 +61,7 @@ def _namespace_labels(core: Any, name: str) -> dict[str, str] | None:
         raise
 
 
-@finder("k8s-namespace")
+@FINDERS.register("k8s-namespace")
 def drill_namespaces(env: Any) -> list[Leftover]:
     core = client.CoreV1Api(env.kube)
     ec2 = env.aws("ec2")
@@ -73,7 +72,7 @@ def drill_namespaces(env: Any) -> list[Leftover]:
             continue
         name = ns.metadata.name
         out.append(Leftover(
-            "k8s-namespace", name, labels[RUN_ID_TAG], _created(labels, ns.metadata.creation_timestamp),
+            "k8s-namespace", name, labels[RUN_ID_TAG], created_at(labels, ns.metadata.creation_timestamp),
             (ns.status.phase if ns.status else None) or "Active",
             delete=lambda name=name, run=labels[RUN_ID_TAG]: velero_teardown.delete_drill_namespace(
                 env.kube, ec2, name, env.params.velero.timeout_minutes * 60, env.params.velero.poll_seconds, run),
@@ -103,17 +102,17 @@ def _velero_leftovers(env: Any, plural: str, kind: str) -> list[Leftover]:
             return got is None or is_owned(_colon(got["metadata"].get("labels")), PURPOSE)
 
         out.append(Leftover(kind, name, labels[RUN_ID_TAG],
-                            _created(labels, _when(obj["metadata"].get("creationTimestamp"))), phase,
+                            created_at(labels, _when(obj["metadata"].get("creationTimestamp"))), phase,
                             delete=delete, still_owned=still_owned))
     return out
 
 
-@finder("velero-restore")
+@FINDERS.register("velero-restore")
 def drill_restores(env: Any) -> list[Leftover]:
     return _velero_leftovers(env, "restores", "velero-restore")
 
 
-@finder("velero-backup")
+@FINDERS.register("velero-backup")
 def drill_backups(env: Any) -> list[Leftover]:
     return _velero_leftovers(env, "backups", "velero-backup")
 
@@ -171,18 +170,18 @@ def _ebs_leftovers(env: Any, spec: _EbsKind) -> list[Leftover]:
                 if not is_owned(tags, PURPOSE) or rid in found:
                     continue
                 found[rid] = Leftover(
-                    spec.kind, rid, tags[RUN_ID_TAG], _created(tags, item.get(spec.created_key)), item["State"],
+                    spec.kind, rid, tags[RUN_ID_TAG], created_at(tags, item.get(spec.created_key)), item["State"],
                     delete=lambda rid=rid: _delete(ec2, spec, rid),
                     still_owned=lambda rid=rid: (lambda t: t is None or is_owned(t, PURPOSE))(
                         _tags_now(ec2, spec, rid)))
     return list(found.values())
 
 
-@finder("ebs-volume")
+@FINDERS.register("ebs-volume")
 def drill_volumes(env: Any) -> list[Leftover]:
     return _ebs_leftovers(env, VOLUMES)
 
 
-@finder("ebs-snapshot")
+@FINDERS.register("ebs-snapshot")
 def drill_snapshots(env: Any) -> list[Leftover]:
     return _ebs_leftovers(env, SNAPSHOTS)

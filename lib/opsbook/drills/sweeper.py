@@ -7,9 +7,9 @@ kept (a drill may be running). Deleting goes through the guard: `apply=True`, `c
 listing every exact name (comma-separated), and `approval` in production; each deletion
 re-reads the resource's tags first and skips it if they no longer mark it as a drill's.
 
-Kinds of resources come from a registry of finders (`@finder("rds-instance")`), so the
-Velero drill adds EBS volumes and snapshots and Kubernetes namespaces without touching
-this module's logic.
+Kinds of resources come from the registry of finders (`FINDERS`, in `sweep_rds` and
+`sweep_velero`), so a drill adds the kinds it leaves behind without touching this
+module's logic.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ from typing import Any
 
 import pandas as pd
 
-from opsbook.drills import rds_api
-from opsbook.drills.framework import PURPOSE
 from opsbook.errors import GuardError, UsageError
-from opsbook.guard import CREATED_TAG, RUN_ID_TAG, Change, Plan, is_owned
+from opsbook.guard import CREATED_TAG, Change, Plan
+from opsbook.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -45,17 +44,9 @@ class Leftover:
 
 
 Finder = Callable[[Any], list[Leftover]]
-FINDERS: dict[str, Finder] = {}
-
-
-def finder(kind: str) -> Callable[[Finder], Finder]:
-    """Register a function env -> [Leftover] for one kind of drill resource."""
-
-    def decorator(func: Finder) -> Finder:
-        FINDERS[kind] = func
-        return func
-
-    return decorator
+# A finder is a function env -> [Leftover] for one kind of drill resource, registered
+# beside it (`@FINDERS.register("rds-instance")`); the plan lists kinds in this order.
+FINDERS: Registry[Finder] = Registry("sweeper finder", ["opsbook.drills.sweep_rds", "opsbook.drills.sweep_velero"])
 
 
 def parse_age(value: str) -> timedelta:
@@ -67,7 +58,7 @@ def parse_age(value: str) -> timedelta:
     return timedelta(seconds=number * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit])
 
 
-def _created(tags: dict[str, str], fallback: datetime | None) -> datetime:
+def created_at(tags: dict[str, str], fallback: datetime | None) -> datetime:
     if tags.get(CREATED_TAG):
         try:
             stamp = datetime.fromisoformat(tags[CREATED_TAG].replace("Z", "+00:00"))
@@ -77,40 +68,6 @@ def _created(tags: dict[str, str], fallback: datetime | None) -> datetime:
     if fallback is None:
         return datetime.now(UTC)  # unknown age: counts as new, so it is kept
     return fallback.replace(tzinfo=UTC) if fallback.tzinfo is None else fallback
-
-
-def _tags_now(rds: Any, arn: str) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in rds.list_tags_for_resource(ResourceName=arn).get("TagList", [])}
-
-
-def _rds_leftovers(rds: Any, kind: str, items: list[dict[str, Any]], prefix: str, created_key: str,
-                   status_key: str, delete: Callable[[Any, str], Any]) -> list[Leftover]:
-    """Tagged drill instances or snapshots; `prefix` is DBInstance or DBSnapshot."""
-    out = []
-    for item in items:
-        tags = rds_api.tags_of(item)
-        if not is_owned(tags, PURPOSE):
-            continue
-        name, arn = item[f"{prefix}Identifier"], item[f"{prefix}Arn"]
-        out.append(Leftover(
-            kind, name, tags[RUN_ID_TAG], _created(tags, item.get(created_key)), item[status_key],
-            delete=lambda name=name: delete(rds, name),
-            still_owned=lambda arn=arn: is_owned(_tags_now(rds, arn), PURPOSE)))
-    return out
-
-
-@finder("rds-instance")
-def rds_instances(env: Any) -> list[Leftover]:
-    rds = env.aws("rds")
-    return _rds_leftovers(rds, "rds-instance", rds_api.list_instances(rds), "DBInstance", "InstanceCreateTime",
-                          "DBInstanceStatus", rds_api.delete_instance)
-
-
-@finder("rds-snapshot")
-def rds_snapshots(env: Any) -> list[Leftover]:
-    rds = env.aws("rds")
-    return _rds_leftovers(rds, "rds-snapshot", rds_api.list_snapshots(rds), "DBSnapshot", "SnapshotCreateTime",
-                          "Status", rds_api.delete_snapshot)
 
 
 UNREADABLE = "could not list"
@@ -165,6 +122,3 @@ def sweep(env: Any, older_than: str | timedelta = "2h", apply: bool = False, con
     table["action"] = [("deleted" if r in done and a == "delete" else a) for r, a in zip(table["resource"], table["action"], strict=True)]
     return table
 
-
-# Other drills' finders live in their own modules and register on import (plan order = import order).
-from opsbook.drills import sweep_velero  # noqa: E402,F401  # isort: skip

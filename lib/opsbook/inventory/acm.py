@@ -6,6 +6,7 @@ from datetime import datetime
 
 from opsbook.clients import Env
 from opsbook.inventory.base import Model
+from opsbook.inventory.registry import COLLECTORS
 
 # list_certificates returns only RSA-2048 certificates unless asked for every key type
 KEY_TYPES = ["RSA_1024", "RSA_2048", "RSA_3072", "RSA_4096", "EC_prime256v1", "EC_secp384r1", "EC_secp521r1"]
@@ -19,6 +20,7 @@ class Certificate(Model):
     not_after: datetime | None = None
 
 
+@COLLECTORS.register("certificates")
 def collect_certificates(env: Env) -> list[Certificate]:
     """Every certificate whose domain params list (all of them, the check picks the best)."""
     acm = env.aws("acm")

@@ -21,6 +21,7 @@ from opsbook.inventory.kms import KmsKey
 from opsbook.inventory.kube import HelmRelease, KubeNode
 from opsbook.inventory.network import Network
 from opsbook.inventory.rds import DbInstance
+from opsbook.inventory.registry import health_check
 from opsbook.inventory.s3 import Bucket
 from opsbook.inventory.ssm import ParameterInfo
 from opsbook.params import Params
@@ -78,6 +79,7 @@ def unreadable(section: str, check: str, resource: str, error: str) -> Check:
 # --- network ---------------------------------------------------------------------------------
 
 
+@health_check("vpc", NETWORK, lambda p: p.network.vpc_cidr)
 def check_vpc(network: Network, params: Params) -> list[Check]:
     """The VPC exists and has the public and private subnet of params in each AZ."""
     row = _rows(NETWORK)
@@ -101,6 +103,7 @@ def check_vpc(network: Network, params: Params) -> list[Check]:
     return rows
 
 
+@health_check("vpc.nat_gateway", NETWORK, lambda p: p.network.vpc_cidr)
 def check_nat_gateways(network: Network, params: Params) -> list[Check]:
     """A NAT gateway available in each AZ (or one, when params share a single NAT)."""
     row = _rows(NETWORK)
@@ -126,6 +129,7 @@ def check_nat_gateways(network: Network, params: Params) -> list[Check]:
     return rows
 
 
+@health_check("vpn.connection", NETWORK, lambda p: p.network.vpn.customer_gateway_ip)
 def check_vpn(network: Network, params: Params) -> list[Check]:
     """The office VPN: connection available, tunnels UP, static routes to the office CIDRs."""
     row = _rows(NETWORK)
@@ -178,6 +182,7 @@ def check_vpn(network: Network, params: Params) -> list[Check]:
 # --- EKS and Kubernetes ------------------------------------------------------------------------
 
 
+@health_check("eks.cluster", EKS, lambda p: p.eks.cluster_name)
 def check_cluster(cluster: Cluster | None, params: Params) -> list[Check]:
     """Cluster ACTIVE at the params version; each node group ACTIVE over every AZ."""
     row = _rows(EKS)
@@ -220,6 +225,7 @@ def check_cluster(cluster: Cluster | None, params: Params) -> list[Check]:
     return rows
 
 
+@health_check("k8s.nodes", EKS, lambda p: p.eks.cluster_name)
 def check_nodes(nodes: list[KubeNode], params: Params) -> list[Check]:
     """Every node Ready, and Ready nodes in every AZ."""
     row = _rows(EKS)
@@ -249,10 +255,11 @@ def check_nodes(nodes: list[KubeNode], params: Params) -> list[Check]:
     return rows
 
 
-def check_addons(releases: list[HelmRelease], params: Params) -> list[Check]:
+@health_check("helm.release", EKS, lambda p: p.eks.cluster_name)
+def check_addons(helm_releases: list[HelmRelease], params: Params) -> list[Check]:
     """Each add-on of params deployed by Helm with the params chart version."""
     row = _rows(EKS)
-    found = {(r.namespace, r.name): r for r in releases}
+    found = {(r.namespace, r.name): r for r in helm_releases}
     rows = []
     for addon in params.eks.addons:
         rid = f"{addon.namespace}/{addon.name}"
@@ -300,20 +307,21 @@ def _key(keys: list[KmsKey], purpose: str) -> KmsKey | None:
     return next((k for k in keys if k.purpose == purpose and k.exists), None)
 
 
+@health_check("rds.instance", RDS, lambda p: ", ".join(i.identifier for i in p.rds))
 def check_rds(
-    instances: dict[str, DbInstance | None],
-    keys: list[KmsKey],
+    db_instances: dict[str, DbInstance | None],
+    kms_keys: list[KmsKey],
     params: Params,
     now: datetime,
     thresholds: Thresholds,
 ) -> list[Check]:
     """Each instance: available, Multi-AZ, backup retention, encryption, restore lag."""
     row = _rows(RDS)
-    rds_key = _key(keys, "rds")
+    rds_key = _key(kms_keys, "rds")
     rows = []
     for wanted in params.rds:
         rid = wanted.identifier
-        db = instances.get(rid)
+        db = db_instances.get(rid)
         if db is None:
             rows.append(row("rds.instance", rid, "fail", f"no RDS instance {rid}"))
             continue
@@ -374,7 +382,8 @@ def _restore_lag(row: Row, rid: str, db: DbInstance, now: datetime, thresholds: 
 # --- Terraform state and storage ---------------------------------------------------------------
 
 
-def check_buckets(buckets: list[Bucket], keys: list[KmsKey], params: Params) -> list[Check]:
+@health_check("s3.bucket", STORAGE, lambda p: p.buckets.terraform_state)
+def check_buckets(buckets: list[Bucket], kms_keys: list[KmsKey], params: Params) -> list[Check]:
     """Every bucket exists; the state bucket is versioned, SSE-KMS encrypted and not public."""
     row = _rows(STORAGE)
     rows = [
@@ -391,7 +400,7 @@ def check_buckets(buckets: list[Bucket], keys: list[KmsKey], params: Params) -> 
         rows.append(row("s3.versioning", name, "pass", "versioning Enabled"))
     else:
         rows.append(row("s3.versioning", name, "fail", f"versioning {state.versioning or 'never enabled'}"))
-    rows.append(_bucket_encryption(row, state, _key(keys, "terraform"), params.kms.terraform))
+    rows.append(_bucket_encryption(row, state, _key(kms_keys, "terraform"), params.kms.terraform))
     block = state.public_access_block
     if not block:
         rows.append(row("s3.public_access_block", name, "fail", "no public access block"))
@@ -420,32 +429,34 @@ def _bucket_encryption(row: Row, bucket: Bucket, key: KmsKey | None, alias: str)
     return row("s3.encryption", bucket.name, "pass", f"SSE-KMS with {alias}")
 
 
-def check_lock_table(table: Table | None, params: Params) -> list[Check]:
+@health_check("dynamodb.lock_table", STORAGE, lambda p: p.lock_table)
+def check_lock_table(lock_table: Table | None, params: Params) -> list[Check]:
     row = _rows(STORAGE)
     name = params.lock_table
-    if table is None:
+    if lock_table is None:
         return [row("dynamodb.lock_table", name, "fail", f"no DynamoDB table {name}")]
-    if table.hash_key != "LockID" or table.hash_key_type != "S":
+    if lock_table.hash_key != "LockID" or lock_table.hash_key_type != "S":
         return [
             row(
                 "dynamodb.lock_table",
                 name,
                 "fail",
-                f"hash key {table.hash_key} ({table.hash_key_type}), Terraform needs LockID (S)",
+                f"hash key {lock_table.hash_key} ({lock_table.hash_key_type}), Terraform needs LockID (S)",
             )
         ]
-    if table.status != "ACTIVE":
-        return [row("dynamodb.lock_table", name, "warn", f"status {table.status}, expected ACTIVE")]
+    if lock_table.status != "ACTIVE":
+        return [row("dynamodb.lock_table", name, "warn", f"status {lock_table.status}, expected ACTIVE")]
     return [row("dynamodb.lock_table", name, "pass", "ACTIVE, hash key LockID (S)")]
 
 
 # --- keys, audit, certificates, parameters -------------------------------------------------------
 
 
-def check_kms(keys: list[KmsKey], params: Params) -> list[Check]:
+@health_check("kms.rotation", SECURITY, lambda p: ", ".join(p.kms.model_dump().values()))
+def check_kms(kms_keys: list[KmsKey], params: Params) -> list[Check]:
     row = _rows(SECURITY)
     rows = []
-    for key in keys:
+    for key in kms_keys:
         if not key.exists:
             rows.append(row("kms.rotation", key.alias, "fail", f"no KMS key behind {key.alias}"))
         elif key.state != "Enabled":
@@ -459,6 +470,7 @@ def check_kms(keys: list[KmsKey], params: Params) -> list[Check]:
     return rows
 
 
+@health_check("cloudtrail.logging", SECURITY, lambda p: p.trail_name)
 def check_trail(trail: Trail | None, params: Params) -> list[Check]:
     row = _rows(SECURITY)
     name = params.trail_name
@@ -487,6 +499,7 @@ def check_trail(trail: Trail | None, params: Params) -> list[Check]:
     return [row("cloudtrail.logging", name, "pass", f"logging into s3://{trail.s3_bucket}")]
 
 
+@health_check("acm.expiry", SECURITY, lambda p: ", ".join(c.domain for c in p.certificates))
 def check_certificates(
     certificates: list[Certificate], params: Params, now: datetime, thresholds: Thresholds
 ) -> list[Check]:
@@ -528,10 +541,11 @@ def check_certificates(
     return rows
 
 
-def check_ssm(parameters: list[ParameterInfo], params: Params) -> list[Check]:
+@health_check("ssm.parameter", SECURITY, lambda p: p.ssm.prefix)
+def check_ssm(ssm_parameters: list[ParameterInfo], params: Params) -> list[Check]:
     """Each required parameter present (secure ones as SecureString); values never read."""
     row = _rows(SECURITY)
-    found = {p.name: p for p in parameters}
+    found = {p.name: p for p in ssm_parameters}
     secure = set(params.ssm.secure)
     rows = []
     for name in dict.fromkeys([*params.ssm.required, *params.ssm.secure]):

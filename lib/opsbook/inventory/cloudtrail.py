@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from opsbook.clients import Env
 from opsbook.inventory.base import Model
+from opsbook.inventory.registry import COLLECTORS
 
 
 class Trail(Model):
@@ -15,6 +16,7 @@ class Trail(Model):
     latest_delivery_error: str | None = None
 
 
+@COLLECTORS.register("trail")
 def collect_trail(env: Env) -> Trail | None:
     cloudtrail = env.aws("cloudtrail")
     name = env.params.trail_name

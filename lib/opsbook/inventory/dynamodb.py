@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from opsbook.clients import Env
 from opsbook.inventory.base import Model
+from opsbook.inventory.registry import COLLECTORS
 
 
 class Table(Model):
@@ -14,6 +15,7 @@ class Table(Model):
     billing_mode: str | None = None
 
 
+@COLLECTORS.register("lock_table")
 def collect_lock_table(env: Env) -> Table | None:
     dynamodb = env.aws("dynamodb")
     name = env.params.lock_table

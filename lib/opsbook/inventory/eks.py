@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from opsbook.clients import Env
 from opsbook.inventory.base import Model
+from opsbook.inventory.registry import COLLECTORS
 
 
 class NodeGroup(Model):
@@ -24,6 +25,7 @@ class Cluster(Model):
     node_groups: list[NodeGroup] = []
 
 
+@COLLECTORS.register("cluster")
 def collect_cluster(env: Env) -> Cluster | None:
     """The cluster params name, or None when EKS has no such cluster."""
     eks = env.aws("eks")

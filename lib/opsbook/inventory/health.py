@@ -1,16 +1,14 @@
 """The health check: read the estate through the service wrappers, check it against params.
 
-`run_health_check(env)` gathers every section's models (in parallel threads: each is a
-handful of read-only API calls), turns a section that could not be read into a failing
+`run_health_check(env)` gathers every section's models through the collectors registered
+in `inventory.registry` (in parallel threads: each is a handful of read-only API calls), turns a section that could not be read into a failing
 row rather than a crash (one unreachable API must not hide the other checks), and runs
 the checks. `verdict(report, strict)` fails the run when strict and a check fails.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,17 +19,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from opsbook.clients import Env
 from opsbook.errors import CredentialsError, OpsbookError, UsageError
 from opsbook.inventory import checks
-from opsbook.inventory.acm import Certificate, collect_certificates
 from opsbook.inventory.checks import Check, Thresholds
-from opsbook.inventory.cloudtrail import Trail, collect_trail
-from opsbook.inventory.dynamodb import Table, collect_lock_table
-from opsbook.inventory.eks import Cluster, collect_cluster
-from opsbook.inventory.kms import KmsKey, collect_kms_keys
-from opsbook.inventory.kube import HelmRelease, KubeNode, collect_helm_releases, collect_nodes
-from opsbook.inventory.network import Network, collect_network
-from opsbook.inventory.rds import DbInstance, collect_db_instances
-from opsbook.inventory.s3 import Bucket, collect_buckets
-from opsbook.inventory.ssm import ParameterInfo, collect_parameters
+from opsbook.inventory.registry import CHECKS, COLLECTORS, Collector
 from opsbook.params import Params
 
 __all__ = [
@@ -58,38 +47,19 @@ class HealthCheckFailed(OpsbookError):
     """strict was set and at least one check failed."""
 
 
-class Estate(BaseModel):
-    """Everything the checks read; a field named in `errors` could not be read."""
+class Estate:
+    """What the collectors read: one value per section (`estate.network`), and `errors` naming
+    the sections that could not be read, with why."""
 
-    model_config = ConfigDict(frozen=True)
+    def __init__(self, errors: dict[str, str] | None = None, **sections: Any) -> None:
+        self.sections = sections
+        self.errors = dict(errors or {})
 
-    network: Network | None = None
-    cluster: Cluster | None = None
-    nodes: list[KubeNode] = []
-    helm_releases: list[HelmRelease] = []
-    db_instances: dict[str, DbInstance | None] = {}
-    buckets: list[Bucket] = []
-    lock_table: Table | None = None
-    kms_keys: list[KmsKey] = []
-    trail: Trail | None = None
-    certificates: list[Certificate] = []
-    ssm_parameters: list[ParameterInfo] = []
-    errors: dict[str, str] = {}
-
-
-COLLECTORS: dict[str, Callable[[Env], Any]] = {
-    "network": collect_network,
-    "cluster": collect_cluster,
-    "nodes": collect_nodes,
-    "helm_releases": lambda env: collect_helm_releases(env, [a.namespace for a in env.params.eks.addons]),
-    "db_instances": collect_db_instances,
-    "buckets": collect_buckets,
-    "lock_table": collect_lock_table,
-    "kms_keys": collect_kms_keys,
-    "trail": collect_trail,
-    "certificates": collect_certificates,
-    "ssm_parameters": collect_parameters,
-}
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["sections"][name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 def _describe_error(exc: Exception) -> str:
@@ -101,9 +71,9 @@ def _describe_error(exc: Exception) -> str:
     return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 3] + "..."
 
 
-def _collect(env: Env, field: str) -> tuple[str, Any, str | None]:
+def _collect(env: Env, field: str, collect: Collector) -> tuple[str, Any, str | None]:
     try:
-        return field, COLLECTORS[field](env), None
+        return field, collect(env), None
     except (CredentialsError, botocore.exceptions.NoCredentialsError):
         raise
     except Exception as exc:  # noqa: BLE001 - a section that cannot be read becomes a failing row
@@ -115,7 +85,7 @@ def collect_estate(env: Env) -> Estate:
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=6, thread_name_prefix="health") as pool:
-        for field, value, error in pool.map(lambda f: _collect(env, f), COLLECTORS):
+        for field, value, error in pool.map(lambda item: _collect(env, *item), COLLECTORS.items()):
             if error is None:
                 values[field] = value
             else:
@@ -123,59 +93,19 @@ def collect_estate(env: Env) -> Estate:
     return Estate(**values, errors=errors)
 
 
-@dataclass(frozen=True)
-class Rule:
-    """Checks of one kind: the Estate fields they read, and the row standing in if unreadable."""
-
-    section: str
-    check: str
-    resource: Callable[[Params], str]
-    needs: tuple[str, ...]
-    run: Callable[[Estate, Params, datetime, Thresholds], list[Check]]
-
-
-RULES: list[Rule] = [
-    Rule(checks.NETWORK, "vpc", lambda p: p.network.vpc_cidr, ("network",),
-         lambda e, p, now, t: checks.check_vpc(e.network, p)),
-    Rule(checks.NETWORK, "vpc.nat_gateway", lambda p: p.network.vpc_cidr, ("network",),
-         lambda e, p, now, t: checks.check_nat_gateways(e.network, p)),
-    Rule(checks.NETWORK, "vpn.connection", lambda p: p.network.vpn.customer_gateway_ip, ("network",),
-         lambda e, p, now, t: checks.check_vpn(e.network, p)),
-    Rule(checks.EKS, "eks.cluster", lambda p: p.eks.cluster_name, ("cluster",),
-         lambda e, p, now, t: checks.check_cluster(e.cluster, p)),
-    Rule(checks.EKS, "k8s.nodes", lambda p: p.eks.cluster_name, ("nodes",),
-         lambda e, p, now, t: checks.check_nodes(e.nodes, p)),
-    Rule(checks.EKS, "helm.release", lambda p: p.eks.cluster_name, ("helm_releases",),
-         lambda e, p, now, t: checks.check_addons(e.helm_releases, p)),
-    Rule(checks.RDS, "rds.instance", lambda p: ", ".join(i.identifier for i in p.rds), ("db_instances", "kms_keys"),
-         lambda e, p, now, t: checks.check_rds(e.db_instances, e.kms_keys, p, now, t)),
-    Rule(checks.STORAGE, "s3.bucket", lambda p: p.buckets.terraform_state, ("buckets", "kms_keys"),
-         lambda e, p, now, t: checks.check_buckets(e.buckets, e.kms_keys, p)),
-    Rule(checks.STORAGE, "dynamodb.lock_table", lambda p: p.lock_table, ("lock_table",),
-         lambda e, p, now, t: checks.check_lock_table(e.lock_table, p)),
-    Rule(checks.SECURITY, "kms.rotation", lambda p: ", ".join(p.kms.model_dump().values()), ("kms_keys",),
-         lambda e, p, now, t: checks.check_kms(e.kms_keys, p)),
-    Rule(checks.SECURITY, "cloudtrail.logging", lambda p: p.trail_name, ("trail",),
-         lambda e, p, now, t: checks.check_trail(e.trail, p)),
-    Rule(checks.SECURITY, "acm.expiry", lambda p: ", ".join(c.domain for c in p.certificates), ("certificates",),
-         lambda e, p, now, t: checks.check_certificates(e.certificates, p, now, t)),
-    Rule(checks.SECURITY, "ssm.parameter", lambda p: p.ssm.prefix, ("ssm_parameters",),
-         lambda e, p, now, t: checks.check_ssm(e.ssm_parameters, p)),
-]  # fmt: skip
-
-
 def check_estate(
     estate: Estate, params: Params, now: datetime, thresholds: Thresholds | None = None
 ) -> list[Check]:
-    """Every rule's rows, in a fixed order; unreadable inputs give one failing row per rule."""
+    """Every registered check's rows, in a fixed order; unreadable inputs give one failing row per check."""
     thresholds = thresholds or Thresholds()
     rows: list[Check] = []
-    for rule in RULES:
-        errors = [f"{field}: {estate.errors[field]}" for field in rule.needs if field in estate.errors]
+    for _, rule in CHECKS.items():
+        errors = [f"{field}: {estate.errors.get(field, 'not collected')}" for field in rule.needs
+                  if field in estate.errors or field not in estate.sections]
         if errors:
             rows.append(checks.unreadable(rule.section, rule.check, rule.resource(params), "; ".join(errors)))
         else:
-            rows.extend(rule.run(estate, params, now, thresholds))
+            rows.extend(rule.run(estate.sections, params=params, now=now, thresholds=thresholds))
     return rows
 
 

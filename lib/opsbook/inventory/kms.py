@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from opsbook.clients import Env
 from opsbook.inventory.base import Model
+from opsbook.inventory.registry import COLLECTORS
 
 
 class KmsKey(Model):
@@ -27,6 +28,7 @@ class KmsKey(Model):
         return {n for n in (self.alias, self.key_id, self.key_arn, self.alias_arn) if n}
 
 
+@COLLECTORS.register("kms_keys")
 def collect_kms_keys(env: Env) -> list[KmsKey]:
     kms = env.aws("kms")
     keys = []

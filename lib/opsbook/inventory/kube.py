@@ -14,6 +14,7 @@ from typing import Any
 
 from opsbook.clients import Env
 from opsbook.inventory.base import Model
+from opsbook.inventory.registry import COLLECTORS
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
 NODEGROUP_LABEL = "eks.amazonaws.com/nodegroup"
@@ -41,6 +42,7 @@ class HelmRelease(Model):
     app_version: str | None = None
 
 
+@COLLECTORS.register("nodes")
 def collect_nodes(env: Env) -> list[KubeNode]:
     from kubernetes import client
 
@@ -122,3 +124,9 @@ def current_release(namespace: str, secrets: list[Any]) -> HelmRelease:
         chart_version=meta.get("version", ""),
         app_version=meta.get("appVersion"),
     )
+
+
+@COLLECTORS.register("helm_releases")
+def collect_addon_releases(env: Env) -> list[HelmRelease]:
+    """The Helm releases in the namespaces of the add-ons params name."""
+    return collect_helm_releases(env, [a.namespace for a in env.params.eks.addons])

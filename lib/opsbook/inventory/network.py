@@ -7,6 +7,7 @@ from typing import Any
 
 from opsbook.clients import Env
 from opsbook.inventory.base import Model
+from opsbook.inventory.registry import COLLECTORS
 
 
 class Subnet(Model):
@@ -53,6 +54,7 @@ def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> list[dict[st
     return items
 
 
+@COLLECTORS.register("network")
 def collect_network(env: Env) -> Network:
     """The VPC whose CIDR params name, and what hangs off it."""
     ec2 = env.aws("ec2")

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from opsbook.clients import Env
 from opsbook.inventory.base import Model
+from opsbook.inventory.registry import COLLECTORS
 
 
 class DbInstance(Model):
@@ -20,6 +21,7 @@ class DbInstance(Model):
     latest_restorable_time: datetime | None = None
 
 
+@COLLECTORS.register("db_instances")
 def collect_db_instances(env: Env) -> dict[str, DbInstance | None]:
     """Each params instance by identifier; None when RDS has no such instance."""
     rds = env.aws("rds")

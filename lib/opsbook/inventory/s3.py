@@ -7,6 +7,7 @@ from typing import Any
 
 from opsbook.clients import Env, error_code
 from opsbook.inventory.base import Model
+from opsbook.inventory.registry import COLLECTORS
 
 PUBLIC_ACCESS_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 
@@ -73,6 +74,7 @@ def _public_access_block(s3: Any, name: str) -> dict[str, bool]:
     return {flag: bool(config.get(flag)) for flag in PUBLIC_ACCESS_FLAGS}
 
 
+@COLLECTORS.register("buckets")
 def collect_buckets(env: Env) -> list[Bucket]:
     """Every bucket of params; the Terraform state bucket in detail."""
     state = env.params.buckets.terraform_state

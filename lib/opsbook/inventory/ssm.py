@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from opsbook.clients import Env
 from opsbook.inventory.base import Model
+from opsbook.inventory.registry import COLLECTORS
 
 BATCH = 50  # values per ParameterStringFilter
 
@@ -15,6 +16,7 @@ class ParameterInfo(Model):
     kms_key_id: str | None = None
 
 
+@COLLECTORS.register("ssm_parameters")
 def collect_parameters(env: Env) -> list[ParameterInfo]:
     ssm = env.aws("ssm")
     names = list(dict.fromkeys([*env.params.ssm.required, *env.params.ssm.secure]))

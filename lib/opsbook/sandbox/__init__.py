@@ -1,5 +1,5 @@
 """The local twin of the estate (see DESIGN.md, "The sandbox")."""
 
-from opsbook.sandbox.core import Sandbox, SandboxContext, exported, register
+from opsbook.sandbox.core import Sandbox, SandboxContext, exported
 
-__all__ = ["Sandbox", "SandboxContext", "exported", "register"]
+__all__ = ["Sandbox", "SandboxContext", "exported"]

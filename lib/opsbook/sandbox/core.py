@@ -1,4 +1,4 @@
-"""The sandbox: a local twin of the estate, assembled from a registry of services.
+"""The sandbox: a local twin of the estate, assembled from the registry of services (services.py).
 
 Each service (moto for AWS, the Kubernetes API emulator, ...) starts on loopback and
 returns the environment variables through which the real clients reach it
@@ -8,7 +8,6 @@ never asks whether it runs in the sandbox: it only reads those standard variable
 
 from __future__ import annotations
 
-import importlib
 import os
 import tempfile
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from opsbook.params import Params
+from opsbook.sandbox.services import SERVICES
 
 # Credentials the sandbox hands to boto3: moto accepts any, real AWS none of these.
 SANDBOX_CREDENTIALS = {
@@ -49,36 +49,6 @@ class SandboxService(Protocol):
 
 
 ServiceFactory = Callable[[], SandboxService]
-_REGISTRY: list[tuple[str, ServiceFactory]] = []
-
-
-def register(name: str) -> Callable[[ServiceFactory], ServiceFactory]:
-    """Add a service to the sandbox; services start in registration order."""
-
-    def decorator(factory: ServiceFactory) -> ServiceFactory:
-        _REGISTRY[:] = [(n, f) for n, f in _REGISTRY if n != name]
-        _REGISTRY.append((name, factory))
-        return factory
-
-    return decorator
-
-
-def registered() -> list[str]:
-    return [name for name, _ in _load_services()]
-
-
-def _load_services() -> list[tuple[str, ServiceFactory]]:
-    """The registered services in the order of services.SERVICE_MODULES."""
-    from opsbook.sandbox.services import SERVICE_MODULES
-
-    for module in SERVICE_MODULES:
-        importlib.import_module(module)
-
-    def position(entry: tuple[str, ServiceFactory]) -> int:
-        module = entry[1].__module__
-        return SERVICE_MODULES.index(module) if module in SERVICE_MODULES else len(SERVICE_MODULES)
-
-    return sorted(_REGISTRY, key=position)  # stable: a module's own services keep their order
 
 
 class Sandbox:
@@ -93,7 +63,7 @@ class Sandbox:
         self.timings: dict[str, float] = {}
 
     def start(self) -> dict[str, str]:
-        services = _load_services()
+        services = SERVICES.items()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         ctx = SandboxContext(params=self.params, state_dir=self.state_dir, env=dict(SANDBOX_CREDENTIALS))
         ctx.env["AWS_DEFAULT_REGION"] = self.params.region

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 
 from opsbook.net import free_port
-from opsbook.sandbox.core import SandboxContext, register
+from opsbook.sandbox.core import SandboxContext
+from opsbook.sandbox.services import SERVICES
 
 
-@register("aws")
+@SERVICES.register("aws")
 class MotoService:
     """moto's server in a thread of this process, reached through AWS_ENDPOINT_URL."""
 

@@ -39,7 +39,8 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from opsbook.net import free_port
-from opsbook.sandbox.core import SandboxContext, register
+from opsbook.sandbox.core import SandboxContext
+from opsbook.sandbox.services import SERVICES
 
 TARGET_PREFIX = "ServiceQuotasV20190624."
 SERVICE_NAMES = {
@@ -233,7 +234,7 @@ def make_app(store: QuotaStore) -> Any:
     return app
 
 
-@register("service-quotas")
+@SERVICES.register("service-quotas")
 class QuotasService:
     """The emulator in a thread of this process, reached through AWS_ENDPOINT_URL_SERVICE_QUOTAS."""
 

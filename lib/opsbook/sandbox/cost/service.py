@@ -22,12 +22,13 @@ import boto3
 import botocore.config
 
 from opsbook.params import Params, cache_dir
-from opsbook.sandbox.core import SandboxContext, register
+from opsbook.sandbox.core import SandboxContext
 from opsbook.sandbox.cost.athena import AthenaEmulator
 from opsbook.sandbox.cost.cost_explorer import CostExplorerEmulator, load_line_items
 from opsbook.sandbox.cost.cur import Inventory, fingerprint, generate, synthetic_inventory
 from opsbook.sandbox.cost.pricing import PricingEmulator
 from opsbook.sandbox.json_api import JsonApiServer
+from opsbook.sandbox.services import SERVICES
 
 log = logging.getLogger(__name__)
 CONFIG = botocore.config.Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5)
@@ -125,7 +126,7 @@ def ensure_budgets(budgets: Any, params: Params) -> None:
         })
 
 
-@register("cost")
+@SERVICES.register("cost")
 class CostService:
     """CUR in S3, budgets, and the cost emulators."""
 

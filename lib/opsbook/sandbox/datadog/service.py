@@ -7,8 +7,9 @@ import threading
 from datetime import UTC, datetime
 
 from opsbook.net import free_port
-from opsbook.sandbox.core import SandboxContext, register
+from opsbook.sandbox.core import SandboxContext
 from opsbook.sandbox.datadog import _RUNNING
+from opsbook.sandbox.services import SERVICES
 
 
 def _ssm_client(ctx: SandboxContext):
@@ -40,7 +41,7 @@ def _keys(ctx: SandboxContext) -> tuple[str, str, dict[str, str]]:
     return keys["DD_API_KEY"], keys["DD_APP_KEY"], exported
 
 
-@register("datadog")
+@SERVICES.register("datadog")
 class DatadogService:
     """The emulator's HTTP server in a thread of this process."""
 

@@ -105,6 +105,9 @@ class ClusterSeed:
         self.placement = Placement(self.nodes)
         self.pod_ips = PodIPs(params, self.nodes)
         self.counts: dict[str, int] = {}
+        # one clock reading for the whole seed: release revisions are dated from it, so two
+        # revisions of a release never straddle a second boundary
+        self.seeded_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
     def _count(self, kind: str, n: int = 1) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + n
@@ -341,8 +344,7 @@ class ClusterSeed:
 
     def _release_secret(self, release: HelmRelease, revision: int, latest: int, version: str, app_version: str,
                         chart: catalog.Chart | None, manifest: str, ctx: dict[str, str]) -> None:
-        today = dt.datetime.now(dt.UTC).replace(microsecond=0)
-        deployed = [today - dt.timedelta(days=LATEST_DEPLOY_DAYS_AGO + DAYS_BETWEEN_UPGRADES * (latest - r))
+        deployed = [self.seeded_at - dt.timedelta(days=LATEST_DEPLOY_DAYS_AGO + DAYS_BETWEEN_UPGRADES * (latest - r))
                     for r in range(1, latest + 1)]
         metadata = {"name": release.chart, "version": version, "appVersion": app_version, "apiVersion": "v2",
                     "type": "application"}

@@ -6,12 +6,13 @@ order, and the seed needs the AWS service's facts).
 
 from __future__ import annotations
 
-from opsbook.sandbox.core import SandboxContext, register
+from opsbook.sandbox.core import SandboxContext
 from opsbook.sandbox.kube.kubeconfig import write_kubeconfig
 from opsbook.sandbox.kube.server import KubeApiServer
+from opsbook.sandbox.services import SERVICES
 
 
-@register("kube")
+@SERVICES.register("kube")
 class KubeService:
     """Kubernetes in the sandbox, reached through KUBECONFIG."""
 

@@ -45,9 +45,10 @@ import boto3
 import pymysql
 
 from opsbook.params import RdsInstance
-from opsbook.sandbox.core import SandboxContext, register
+from opsbook.sandbox.core import SandboxContext
 from opsbook.sandbox.local_servers import MARIADB, mariadb_admin, pid_alive
 from opsbook.sandbox.rds.mysql_proxy import MySQLProxy
+from opsbook.sandbox.services import SERVICES
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ class InstancePlane:
     databases: dict[str, str] = field(default_factory=dict)  # logical -> physical
 
 
-@register("rds-dataplane")
+@SERVICES.register("rds-dataplane")
 class RdsDataPlane:
     """MariaDB-backed data plane for moto's RDS instances (see the module docstring)."""
 

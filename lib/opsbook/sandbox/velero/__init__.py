@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 
-from opsbook.sandbox.core import SandboxContext, register
+from opsbook.sandbox.core import SandboxContext
+from opsbook.sandbox.services import SERVICES
 from opsbook.sandbox.velero.context import Ctx
 from opsbook.sandbox.velero.controller import Controller
 from opsbook.sandbox.velero.dataplane import DataPlane
@@ -26,7 +27,7 @@ __all__ = ["FAULT_ANNOTATION", "VeleroService"]
 log = logging.getLogger(__name__)
 
 
-@register("velero")
+@SERVICES.register("velero")
 class VeleroService:
     name = "velero"
 
