@@ -15,8 +15,9 @@ LIB = Path(__file__).resolve().parents[2] / "lib"
 PACKAGE = LIB / "opsbook"
 
 # What the sandbox may import besides itself: params (what to build), errors, net, and the
-# neutral format modules that belong to neither side.
-SANDBOX_MAY_IMPORT = ("opsbook.sandbox", "opsbook.params", "opsbook.errors", "opsbook.net", "opsbook.formats")
+# neutral modules that belong to neither side (formats, and the vendored public contracts).
+NEUTRAL = ("opsbook.formats", "opsbook.contracts")
+SANDBOX_MAY_IMPORT = ("opsbook.sandbox", "opsbook.params", "opsbook.errors", "opsbook.net", *NEUTRAL)
 PRODUCT_AREAS = ("opsbook.drills", "opsbook.cost", "opsbook.datadog", "opsbook.inventory", "opsbook.provision",
                  "opsbook.dataplane", "opsbook.report", "opsbook.commands")
 
@@ -77,9 +78,16 @@ def test_sandbox_imports_no_product_module():
 
 def test_neutral_modules_import_neither_side():
     known = set(modules())
-    bad = [f"{name} -> {target}" for name, path in modules().items() if name.startswith("opsbook.formats")
+    bad = [f"{name} -> {target}" for name, path in modules().items() if name.startswith(NEUTRAL)
            for target in imports_of(path, known)
            if target.startswith(("opsbook.sandbox", *PRODUCT_AREAS))]
+    assert not bad, "\n".join(bad)
+
+
+def test_contracts_import_nothing_of_opsbook_but_errors():
+    known = set(modules())
+    bad = [f"{name} -> {target}" for name, path in modules().items() if name.startswith("opsbook.contracts")
+           for target in imports_of(path, known) if target != "opsbook.errors"]
     assert not bad, "\n".join(bad)
 
 
