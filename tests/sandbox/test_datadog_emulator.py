@@ -3,7 +3,7 @@
 Pins what the real API does: keys required (403 without or with wrong ones), monitor
 validation answered with 400 and a list of errors, events, downtimes, metric queries and
 the usage endpoints with their own content type. The autouse `contract` fixture checks
-each response the emulator gave during a test against ../shared/contracts/datadog.
+each response the emulator gave during a test against the vendored spec (lib/opsbook/contracts/datadog/).
 """
 
 from __future__ import annotations

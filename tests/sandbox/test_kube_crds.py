@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from pathlib import Path
 
 import pytest
 import yaml
 from kubernetes import client, dynamic
 from kubernetes.client.rest import ApiException
-from opsbook.sandbox.kube.crds import CRD_DIR, VELERO_CONTRACT_FILES
+from opsbook.contracts import contract_files, contract_path
+from opsbook.sandbox.kube.crds import CRD_DIR, crd_files
 
-from tests.conftest import REQUIRE_SERVICES  # in CI a missing contract fails, never skips
-
-ROOT = Path(__file__).resolve().parents[2]
-SHARED_VELERO = ROOT.parent / "shared" / "contracts" / "velero"
 VELERO = ("velero.io", "v1")
 
 
@@ -34,17 +30,19 @@ def backup(name: str, **spec) -> dict:
 # --- the bundled CRDs --------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not SHARED_VELERO.is_dir() and not REQUIRE_SERVICES, reason="../shared/contracts/velero/ is not beside this checkout")
-@pytest.mark.parametrize("name", VELERO_CONTRACT_FILES)
-def test_velero_crds_are_byte_identical_to_the_contract(name):
-    assert (CRD_DIR / name).read_bytes() == (SHARED_VELERO / name).read_bytes()
+def test_velero_crds_are_served_from_the_vendored_contract():
+    """Velero's CRDs are read from the one vendored copy (opsbook.contracts), with no copy of their own."""
+    velero = contract_files("velero", "*.yaml")
+    assert {p.name for p in velero} >= {"velero.io_backups.yaml", "velero.io_restores.yaml"}
+    assert set(crd_files()) == {*velero, *CRD_DIR.glob("*.yaml")}
+    assert not {p.name for p in CRD_DIR.glob("*.yaml")} & {p.name for p in velero}, "a duplicate of the contract"
 
 
 def test_installed_crds_are_listed_and_established(api_client):
     ext = client.ApiextensionsV1Api(api_client)
     names = {c.metadata.name for c in ext.list_custom_resource_definition().items}
     expected = set()
-    for path in CRD_DIR.glob("*.yaml"):
+    for path in crd_files():
         expected |= {d["metadata"]["name"] for d in yaml.safe_load_all(path.read_text()) if d}
     assert expected <= names
     assert {"backups.velero.io", "restores.velero.io", "schedules.velero.io", "backupstoragelocations.velero.io",
@@ -159,7 +157,7 @@ def test_schema_defaults_are_applied(custom, ns):
     bsl = {"apiVersion": "velero.io/v1", "kind": "BackupStorageLocation", "metadata": {"name": "aws"},
            "spec": {"provider": "aws", "objectStorage": {"bucket": "b"}, "credential": {"key": "cloud"}}}
     created = custom.create_namespaced_custom_object(*VELERO, ns, "backupstoragelocations", bsl)
-    crd = yaml.safe_load((CRD_DIR / "velero.io_backupstoragelocations.yaml").read_text())
+    crd = yaml.safe_load(contract_path("velero", "velero.io_backupstoragelocations.yaml").read_text())
     props = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
     assert created["spec"]["credential"]["name"] == props["credential"]["properties"]["name"]["default"]
 

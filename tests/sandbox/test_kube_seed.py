@@ -15,10 +15,8 @@ import yaml
 from kubernetes import client, config
 from opsbook.errors import OpsbookError
 from opsbook.sandbox.core import SandboxContext
-from opsbook.sandbox.kube.crds import CRD_DIR
+from opsbook.sandbox.kube.crds import crd_files
 
-ROOT = Path(__file__).resolve().parents[2]
-SHARED_VELERO = ROOT.parent / "shared" / "contracts" / "velero"
 VELERO_PLURALS = ("backups", "restores", "schedules", "backupstoragelocations", "deletebackuprequests",
                   "volumesnapshotlocations")
 
@@ -255,9 +253,8 @@ def _openapi_to_json_schema(node):
 
 def _crd_schemas() -> dict[str, dict]:
     schemas = {}
-    for path in CRD_DIR.glob("*.yaml"):
-        source = SHARED_VELERO / path.name if (SHARED_VELERO / path.name).is_file() else path
-        for crd in yaml.safe_load_all(source.read_text()):
+    for path in crd_files():  # Velero's vendored contract, and the emulator's CRDs for the kinds it lacks
+        for crd in yaml.safe_load_all(path.read_text()):
             if crd:
                 schemas[crd["spec"]["names"]["plural"]] = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     return schemas

@@ -15,9 +15,11 @@ LIB = Path(__file__).resolve().parents[2] / "lib"
 PACKAGE = LIB / "opsbook"
 
 # What the sandbox may import besides itself: params (what to build), errors, net, the
-# registry mechanism, and the neutral format and contract modules that belong to neither side.
+# registry mechanism, and the neutral modules that belong to neither side (formats, and the
+# vendored public contracts).
+NEUTRAL = ("opsbook.formats", "opsbook.contracts")
 SANDBOX_MAY_IMPORT = ("opsbook.sandbox", "opsbook.params", "opsbook.errors", "opsbook.net", "opsbook.registry",
-                      "opsbook.formats", "opsbook.contracts")
+                      *NEUTRAL)
 PRODUCT_AREAS = ("opsbook.drills", "opsbook.cost", "opsbook.datadog", "opsbook.inventory", "opsbook.provision",
                  "opsbook.dataplane", "opsbook.report", "opsbook.commands")
 
@@ -78,11 +80,18 @@ def test_sandbox_imports_no_product_module():
 
 def test_neutral_modules_import_neither_side():
     known = set(modules())
-    bad = [f"{name} -> {target}" for name, path in modules().items() if name.startswith("opsbook.formats")
+    bad = [f"{name} -> {target}" for name, path in modules().items() if name.startswith(NEUTRAL)
            for target in imports_of(path, known)
            if target.startswith(("opsbook.sandbox", *PRODUCT_AREAS))]
     bad += [f"{name} -> {target}" for name, path in modules().items() if name in ("opsbook.registry", "opsbook.net")
             for target in imports_of(path, known) if target not in ("opsbook.errors",)]
+    assert not bad, "\n".join(bad)
+
+
+def test_contracts_import_nothing_of_opsbook_but_errors():
+    known = set(modules())
+    bad = [f"{name} -> {target}" for name, path in modules().items() if name.startswith("opsbook.contracts")
+           for target in imports_of(path, known) if target != "opsbook.errors"]
     assert not bad, "\n".join(bad)
 
 

@@ -1,4 +1,4 @@
-"""Every Velero object the library creates is valid against Velero's CRDs (../shared/contracts/velero/).
+"""Every Velero object the library creates is valid against Velero's CRDs (lib/opsbook/contracts/velero/).
 
 Validation is jsonschema over each CRD's openAPIV3Schema (with the OpenAPI-only keywords
 taken out), plus a pruning check: a field the schema does not know would be dropped by
@@ -7,28 +7,23 @@ the API server without a word, so a body must not carry any.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 import yaml
+from opsbook.contracts import contract_files
 from opsbook.drills.velero import drill_labels, drill_names
 from opsbook.drills.velero_api import backup_body, delete_request_body, label_value, restore_body
+from opsbook.sandbox.kube.crds import CRD_DIR
 
-from tests.conftest import REQUIRE_SERVICES  # in CI a missing contract fails, never skips
-
-ROOT = Path(__file__).resolve().parents[2]
-SHARED_VELERO = ROOT.parent / "shared" / "contracts" / "velero"
-# DeleteBackupRequest is not in the shared contract: the emulator's CRD copies Velero's shape
-EXTRA_CRDS = ROOT / "lib" / "opsbook" / "sandbox" / "kube" / "crds" / "opsbook.velero-extra.yaml"
-
-pytestmark = pytest.mark.skipif(not SHARED_VELERO.is_dir() and not REQUIRE_SERVICES, reason="../shared/contracts/velero/ is not beside this checkout")
+# DeleteBackupRequest is not in Velero's contract: the emulator's CRD copies Velero's shape
+EXTRA_CRDS = CRD_DIR / "opsbook.velero-extra.yaml"
 
 
 def _schema(kind: str) -> dict[str, Any]:
     docs = []
-    for path in [*SHARED_VELERO.glob("velero.io_*.yaml"), EXTRA_CRDS]:
+    for path in [*contract_files("velero", "velero.io_*.yaml"), EXTRA_CRDS]:
         docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
     for doc in docs:
         if doc["spec"]["names"]["kind"] == kind:

@@ -1,8 +1,8 @@
 """Velero's `velero.io/v1` objects through the official kubernetes client (CustomObjectsApi).
 
 Bodies are built here and only here, in the shape of Velero's CRDs (the tests validate
-them against `../shared/contracts/velero/`). `wait()` watches one object until it reaches
-a terminal phase or the timeout passes, reporting progress on the way.
+them against the vendored contract, `lib/opsbook/contracts/velero/`). `wait()` watches one
+object until it reaches a terminal phase or the timeout passes, reporting progress on the way.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Check a response against Datadog's public v1 OpenAPI spec (../shared/contracts/datadog).
+"""Check a response against Datadog's public v1 OpenAPI spec (vendored in opsbook.contracts, datadog/).
 
 For a (method, path, status, content type, body) the checker finds the operation, the
 documented status and media type, and validates the body with the OpenAPI 3.0 dialect
@@ -19,13 +19,13 @@ from openapi_schema_validator import OAS30ReadValidator, oas30_format_checker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-from opsbook.params import project_root
+from opsbook.contracts import contract_path
 
 SPEC_URI = "urn:datadog:openapi-v1"
 
 
 def spec_path() -> Path:
-    return project_root().parent / "shared" / "contracts" / "datadog" / "openapi-v1.yaml"
+    return contract_path("datadog", "openapi-v1.yaml")
 
 
 def _pointer(*parts: str) -> str:

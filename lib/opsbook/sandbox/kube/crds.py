@@ -7,24 +7,25 @@ from typing import Any
 
 import yaml
 
+from opsbook.contracts import contract_files
 from opsbook.sandbox.kube.errors import ApiError
 from opsbook.sandbox.kube.resources import ResourceType
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# The emulator's own CRDs, for the Velero kinds the contract lacks (opsbook.velero-extra.yaml);
+# Velero's own CRDs are the vendored contract (opsbook.contracts, velero/).
 CRD_DIR = Path(__file__).with_name("crds")
-# Copied byte for byte from ../shared/contracts/velero/ (a test checks they stay identical).
-VELERO_CONTRACT_FILES = (
-    "velero.io_backups.yaml",
-    "velero.io_backupstoragelocations.yaml",
-    "velero.io_restores.yaml",
-    "velero.io_schedules.yaml",
-)
+
+
+def crd_files() -> list[Path]:
+    """The files of every CRD the emulator serves: Velero's (the contract) and ours, by file name."""
+    return sorted([*contract_files("velero", "*.yaml"), *CRD_DIR.glob("*.yaml")], key=lambda p: p.name)
 
 
 def bundled_crds() -> list[dict[str, Any]]:
     """Every CRD shipped with the emulator (Velero's, and ours for the kinds the contract lacks)."""
     crds = []
-    for path in sorted(CRD_DIR.glob("*.yaml")):
+    for path in crd_files():
         for doc in yaml.load_all(path.read_text(), Loader=_LOADER):
             if doc:
                 crds.append(doc)
