@@ -57,7 +57,7 @@ def _namespace_gone(core: Any, namespace: str) -> bool:
 def _volume_state(ec2: Any, volume_id: str) -> str | None:
     try:
         return ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]["State"]
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         if "NotFound" in str(exc):
             return None
         raise
@@ -114,7 +114,7 @@ def delete_drill_namespace(api_client: Any, ec2: Any, namespace: str, timeout_s:
         try:
             ec2.delete_volume(VolumeId=volume_id)
             done["volumes"].append(volume_id)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if "NotFound" not in str(exc):
                 raise
     return done

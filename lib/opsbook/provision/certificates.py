@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import botocore.exceptions
 import pandas as pd
 
 from opsbook.clients import Env
@@ -193,7 +194,7 @@ class _Work:
             self.acm.get_waiter("certificate_validated").wait(
                 CertificateArn=self.arn, WaiterConfig={"Delay": delay,
                                                        "MaxAttempts": max(1, int(self.timeout * 60 / delay))})
-        except Exception as exc:  # botocore WaiterError: timed out or FAILED
+        except botocore.exceptions.WaiterError as exc:  # timed out, or FAILED
             status = self.acm.describe_certificate(CertificateArn=self.arn)["Certificate"]["Status"]
             raise OpsbookError(f"certificate {self.arn} for {self.want.domain} is {status}, not ISSUED, after "
                                f"{self.timeout:g} minutes ({exc}); check its validation CNAMEs resolve "

@@ -177,8 +177,7 @@ class _Copier:
             kwargs["Tags"] = aws_tags(self.tags)
         try:
             self.dst.put_parameter(Value=value.reveal(), **kwargs)
-        except Exception as exc:
-            # the service's message may quote the request; say what failed without it
+        except Exception as exc:  # noqa: BLE001 - any error's text may quote the value: never show it
             reason = error_code(exc) or type(exc).__name__
             raise OpsbookError(f"could not write {target_name} in {self.target.region}: {reason}; check the role "
                                f"may ssm:PutParameter and kms:Encrypt with {self.alias}") from None

@@ -97,7 +97,7 @@ class Controller:
     def _safely(action: Callable[[], Any]) -> None:
         try:
             action()
-        except Exception:  # noqa: BLE001 - the controller keeps running, as a real one would
+        except Exception:  # the controller keeps running, as a real one would
             log.warning("velero emulator: work item failed", exc_info=True)
 
     # --- threads -----------------------------------------------------------------------------
