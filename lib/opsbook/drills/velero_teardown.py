@@ -100,8 +100,9 @@ def _delete_namespace(core: Any, namespace: str, timeout_s: float, poll_s: float
         if exc.status != 404:
             raise
     if not _wait(lambda: _namespace_gone(core, namespace), timeout_s, poll_s):
-        raise OpsbookError(f"namespace {namespace} is still Terminating after {timeout_s:.0f}s; look for "
-                           f"finalizers: kubectl get all,pvc -n {namespace}")
+        raise OpsbookError(f"namespace {namespace} is still Terminating after {timeout_s:.0f}s",
+                           remedy=f"look for what holds it (finalizers): kubectl get all,pvc -n {namespace}; "
+                                  "then run `opsbook cleanup`")
 
 
 def _delete_restored_pvs(core: Any, pv_names: list[str]) -> list[str]:
@@ -132,7 +133,7 @@ def _delete_volumes(ec2: Any, namespace: str, volume_ids: list[str], timeout_s: 
             continue
         if state != "available":
             raise OpsbookError(f"EBS volume {volume_id} of namespace {namespace} is still {state} after "
-                               f"{timeout_s:.0f}s; detach it, then run `opsbook cleanup`")
+                               f"{timeout_s:.0f}s", remedy="detach it, then run `opsbook cleanup`")
         try:
             ec2.delete_volume(VolumeId=volume_id)
             deleted.append(volume_id)
@@ -156,5 +157,7 @@ def delete_backup(velero: VeleroApi, name: str, timeout_s: float = 300, run_id: 
                        done_key="")
     errors = (done.get("status") or {}).get("errors") or []
     if errors:
-        raise OpsbookError(f"Velero could not delete backup {name}: {'; '.join(errors)}")
+        raise OpsbookError(f"Velero could not delete backup {name}: {'; '.join(errors)}",
+                           remedy="fix what those errors name (often the storage location's access), then run "
+                                  "`opsbook cleanup` to delete it again")
     return {"backup": name, "deleted": True, "detail": f"DeleteBackupRequest {request['metadata']['name']} processed"}
