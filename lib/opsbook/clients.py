@@ -52,8 +52,9 @@ def _raise_on_5xx(http_response: Any, model: Any, region: str = "?", **_: Any) -
     service = model.service_model.service_id
     raise EndpointError(
         f"{service} answered HTTP {status} to {model.name} in {region} (after retries): the endpoint "
-        "failed or does not implement this action. Against AWS, retry later or check the AWS Health "
-        "Dashboard; against an emulator (AWS_ENDPOINT_URL), the action needs implementing there."
+        "failed or does not implement this action",
+        remedy="against AWS, retry later or check the AWS Health Dashboard; against an emulator "
+               "(AWS_ENDPOINT_URL), the action needs implementing there",
     )
 
 
@@ -69,9 +70,9 @@ def current_run_id() -> str:
 
 
 CREDENTIALS_HELP = (
-    "Provide them the standard way: `aws sso login --profile NAME` then AWS_PROFILE=NAME, "
+    "provide them the standard way: `aws sso login --profile NAME` then AWS_PROFILE=NAME, "
     "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) in the environment, "
-    "or params `aws.profile`. For a local try-out use --env sandbox."
+    "or params `aws.profile`; for a local try-out use --env sandbox"
 )
 
 
@@ -121,11 +122,12 @@ class Env:
         try:
             session = boto3.Session(profile_name=self.params.aws.profile, region_name=self.params.region)
         except botocore.exceptions.ProfileNotFound as exc:
-            raise CredentialsError(f"{self.params.source}: field 'aws.profile': {exc}. {CREDENTIALS_HELP}") from None
+            raise CredentialsError(f"{self.params.source}: field 'aws.profile': {exc}",
+                                   remedy=CREDENTIALS_HELP) from None
         if session.get_credentials() is None:
             raise CredentialsError(
                 f"AWS credentials are missing for environment {self.name!r}: none found in the "
-                f"environment, the shared config files or instance metadata. {CREDENTIALS_HELP}"
+                f"environment, the shared config files or instance metadata", remedy=CREDENTIALS_HELP
             )
         return session
 
@@ -140,8 +142,9 @@ class Env:
             return _role_session(base, role, self.role_session_name, self.params.aws.external_id)
         except botocore.exceptions.ClientError as exc:
             raise CredentialsError(
-                f"could not assume role {role} for environment {self.name!r}: {exc}. "
-                "Check that your identity may assume it (sts:AssumeRole) and its trust policy."
+                f"could not assume role {role} for environment {self.name!r}: {exc}",
+                remedy="check that your identity may assume it (sts:AssumeRole) and that the role's trust "
+                       "policy lets it",
             ) from None
 
     def check_credentials(self) -> dict[str, str]:
@@ -149,7 +152,8 @@ class Env:
         try:
             ident = self.aws("sts").get_caller_identity()
         except (botocore.exceptions.NoCredentialsError, botocore.exceptions.ClientError) as exc:
-            raise CredentialsError(f"AWS credentials for {self.name!r} do not work: {exc}. {CREDENTIALS_HELP}") from None
+            raise CredentialsError(f"AWS credentials for {self.name!r} do not work: {exc}",
+                                   remedy=CREDENTIALS_HELP) from None
         return {"account": ident["Account"], "arn": ident["Arn"]}
 
     def aws(self, service: str, region: str | None = None) -> Any:
@@ -173,8 +177,9 @@ class Env:
             return config.new_client_from_config(config_file=path)
         except config.ConfigException as exc:
             raise OpsbookError(
-                f"no usable kubeconfig for environment {self.name!r} ({path or '~/.kube/config'}): {exc}. "
-                f"Run `aws eks update-kubeconfig --name {self.params.eks.cluster_name}` or set KUBECONFIG."
+                f"no usable kubeconfig for environment {self.name!r} ({path or '~/.kube/config'}): {exc}",
+                remedy=f"run `aws eks update-kubeconfig --name {self.params.eks.cluster_name} --region "
+                       f"{self.params.region}`, or set KUBECONFIG to a kubeconfig for that cluster",
             ) from None
 
     def ssm_secret(self, name: str) -> Secret:
@@ -184,8 +189,9 @@ class Env:
             value = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
         except ssm.exceptions.ParameterNotFound:
             raise OpsbookError(
-                f"SSM parameter {name} does not exist in {self.params.region} for {self.name!r}: "
-                "create it (runbooks/ssm-parameter-sync) or fix the name in params."
+                f"SSM parameter {name} does not exist in {self.params.region} for {self.name!r}",
+                remedy="create it (runbooks/ssm-parameter-sync can copy it from another env or region) or fix "
+                       f"the name in {self.params.source}",
             ) from None
         return Secret(value, name=name)
 

@@ -99,11 +99,13 @@ class Plan:
     def check(self, apply: bool, confirm: str = "", approval: str = "") -> None:
         """Raise GuardError unless this plan may be applied with these parameters."""
         if not apply:
-            raise GuardError(f"{self.title}: plan only (apply is false); set apply=True to make these changes")
+            raise GuardError(f"{self.title}: plan only (apply is false); nothing was changed",
+                             remedy="read the plan, then set apply=True to make these changes")
         if self.production and not approval:
             raise GuardError(
                 f"{self.title}: this is a production environment; apply also needs the approval "
-                "parameter (e.g. the change ticket id)"
+                "parameter; nothing was changed",
+                remedy="pass approval=<the change ticket id>, e.g. approval='CHG-1234'",
             )
         # several deletions (the sweeper): confirm lists every exact name, comma-separated
         confirmed = {name.strip() for name in confirm.split(",")} if "," in confirm else {confirm}
@@ -113,7 +115,8 @@ class Plan:
                 wanted = ",".join(doomed)
                 raise GuardError(
                     f"{self.title}: deleting {change.resource} needs confirm={wanted!r} "
-                    f"(got {confirm!r}); nothing was changed"
+                    f"(got {confirm!r}); nothing was changed",
+                    remedy=f"check the plan's deletions, then pass confirm={wanted!r}",
                 )
 
     def apply(self, apply: bool, confirm: str = "", approval: str = "") -> list[Change]:

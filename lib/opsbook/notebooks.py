@@ -78,7 +78,8 @@ def parse_overrides(info: NotebookInfo, pairs: list[str]) -> dict[str, Any]:
         if not sep or not key:
             raise UsageError(f"parameter {pair!r}: expected key=value")
         if key == "env":
-            raise UsageError("parameter env: give the environment with --env, not -p env=...")
+            raise UsageError("parameter env: the environment is not a notebook parameter (-p env=...)",
+                             remedy="give the environment with --env")
         if key not in info.parameters:
             known = ", ".join(k for k in info.parameters if k != "env") or "(none)"
             raise UsageError(f"{info.name} has no parameter {key!r}; its parameters are: {known}")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
+from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,16 @@ from opsbook.secrets import mask
 
 RESULTS_FILE_ENV = "OPSBOOK_RESULTS_FILE"
 _MEMORY: dict[str, Any] = {}
+
+
+# what `to_jsonable` turns other values into, by what they have: (applies, convert), tried in order
+_CONVERSIONS: list[tuple[Callable[[Any], bool], Callable[[Any], Any]]] = [
+    (lambda v: hasattr(v, "model_dump"), lambda v: v.model_dump(mode="json")),  # pydantic
+    (lambda v: hasattr(v, "to_dict") and hasattr(v, "columns"), lambda v: v.to_dict(orient="records")),  # DataFrame
+    (lambda v: hasattr(v, "to_dict"), lambda v: v.to_dict()),  # Series
+    (lambda v: hasattr(v, "item"), lambda v: v.item()),  # numpy scalar
+    (lambda v: hasattr(v, "__dataclass_fields__"), asdict),
+]
 
 
 def to_jsonable(value: Any) -> Any:
@@ -31,18 +43,9 @@ def to_jsonable(value: Any) -> Any:
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [to_jsonable(v) for v in value]
-    if hasattr(value, "model_dump"):  # pydantic
-        return to_jsonable(value.model_dump(mode="json"))
-    if hasattr(value, "to_dict") and hasattr(value, "columns"):  # DataFrame
-        return to_jsonable(value.to_dict(orient="records"))
-    if hasattr(value, "to_dict"):  # Series
-        return to_jsonable(value.to_dict())
-    if hasattr(value, "item"):  # numpy scalar
-        return to_jsonable(value.item())
-    if hasattr(value, "__dataclass_fields__"):
-        from dataclasses import asdict
-
-        return to_jsonable(asdict(value))
+    for applies, convert in _CONVERSIONS:
+        if applies(value):
+            return to_jsonable(convert(value))
     return str(value)
 
 

@@ -19,37 +19,57 @@ from opsbook.sandbox.cost.prices import price_table
 
 def walk(value, shape, path="$"):
     """Check a parsed response against a botocore output shape, recursively."""
-    kind = shape.type_name
-    if kind == "structure":
-        assert isinstance(value, dict), f"{path}: expected an object"
-        for name in shape.required_members:
-            assert name in value, f"{path}: required member {name} missing"
-        for name, item in value.items():
-            if name == "ResponseMetadata" and path == "$":
-                continue
-            assert name in shape.members, f"{path}: {name} is not a member of {shape.name}"
-            walk(item, shape.members[name], f"{path}.{name}")
-    elif kind == "list":
-        assert isinstance(value, list), f"{path}: expected a list"
-        for i, item in enumerate(value):
-            walk(item, shape.member, f"{path}[{i}]")
-    elif kind == "map":
-        assert isinstance(value, dict), f"{path}: expected a map"
-        for k, item in value.items():
-            walk(k, shape.key, f"{path}.key")
-            walk(item, shape.value, f"{path}[{k}]")
-    elif kind == "string":
-        assert isinstance(value, str), f"{path}: expected a string, got {value!r}"
-        if shape.enum:
-            assert value in shape.enum, f"{path}: {value!r} not in {shape.enum}"
-    elif kind in ("double", "float"):
-        assert isinstance(value, float | int), f"{path}: expected a number"
-    elif kind in ("integer", "long"):
-        assert isinstance(value, int), f"{path}: expected an integer"
-    elif kind == "boolean":
-        assert isinstance(value, bool), f"{path}: expected a boolean"
-    elif kind == "timestamp":
-        assert hasattr(value, "year"), f"{path}: expected a timestamp"
+    check = SHAPE_CHECKS.get(shape.type_name)
+    if check is not None:
+        check(value, shape, path)
+
+
+def _walk_structure(value, shape, path):
+    assert isinstance(value, dict), f"{path}: expected an object"
+    for name in shape.required_members:
+        assert name in value, f"{path}: required member {name} missing"
+    for name, item in value.items():
+        if name == "ResponseMetadata" and path == "$":
+            continue
+        assert name in shape.members, f"{path}: {name} is not a member of {shape.name}"
+        walk(item, shape.members[name], f"{path}.{name}")
+
+
+def _walk_list(value, shape, path):
+    assert isinstance(value, list), f"{path}: expected a list"
+    for i, item in enumerate(value):
+        walk(item, shape.member, f"{path}[{i}]")
+
+
+def _walk_map(value, shape, path):
+    assert isinstance(value, dict), f"{path}: expected a map"
+    for k, item in value.items():
+        walk(k, shape.key, f"{path}.key")
+        walk(item, shape.value, f"{path}[{k}]")
+
+
+def _check_string(value, shape, path):
+    assert isinstance(value, str), f"{path}: expected a string, got {value!r}"
+    if shape.enum:
+        assert value in shape.enum, f"{path}: {value!r} not in {shape.enum}"
+
+
+def _check_timestamp(value, shape, path):
+    assert hasattr(value, "year"), f"{path}: expected a timestamp"
+
+
+def _is(types, what):
+    def check(value, shape, path):
+        assert isinstance(value, types), f"{path}: expected {what}"
+    return check
+
+
+SHAPE_CHECKS = {
+    "structure": _walk_structure, "list": _walk_list, "map": _walk_map, "string": _check_string,
+    "double": _is(float | int, "a number"), "float": _is(float | int, "a number"),
+    "integer": _is(int, "an integer"), "long": _is(int, "an integer"),
+    "boolean": _is(bool, "a boolean"), "timestamp": _check_timestamp,
+}
 
 
 def output_shape(service: str, operation: str):

@@ -74,7 +74,7 @@ def test_wrong_or_missing_keys_fail_clearly(sandbox, sandbox_params, monkeypatch
     env = Env(params=without_ssm_keys(sandbox_params), run_id=new_run_id())
     monkeypatch.delenv("DD_API_KEY", raising=False)
     monkeypatch.delenv("DD_APP_KEY", raising=False)
-    with pytest.raises(CredentialsError, match="no Datadog api key .* export DD_API_KEY"):
+    with pytest.raises(CredentialsError, match=r"no Datadog api key .*\nwhat to do: .* export DD_API_KEY"):
         connect(env)
     monkeypatch.setenv("DD_API_KEY", "0" * 32)
     monkeypatch.setenv("DD_APP_KEY", "1" * 40)

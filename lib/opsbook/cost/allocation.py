@@ -87,8 +87,8 @@ def read_snapshot(api_client: Any) -> ClusterSnapshot:
         metrics = client.CustomObjectsApi(api_client).list_cluster_custom_object("metrics.k8s.io", "v1beta1", "pods")
     except ApiException as exc:
         raise OpsbookError(
-            f"metrics.k8s.io is not answering ({exc.status} {exc.reason}): allocation needs pod usage; "
-            "check that metrics-server runs in the cluster"
+            f"metrics.k8s.io is not answering ({exc.status} {exc.reason}): allocation needs pod usage",
+            remedy="check that metrics-server runs in the cluster (kubectl -n kube-system get deploy metrics-server)",
         ) from None
     usage: dict[tuple[str, str], tuple[float, float]] = {}
     for item in metrics.get("items", []):
@@ -318,8 +318,10 @@ def allocate_month(source: CostSource, params: Params, api_client: Any, month: d
     lines = cluster_lines(source, params, month)
     if lines.empty:
         raise OpsbookError(
-            f"no CUR lines for cluster {params.eks.cluster_name} in {month:%Y-%m}: check that the "
-            f"'{params.cost.allocation.cluster_tag}' tag is activated as a cost allocation tag"
+            f"no CUR lines for cluster {params.eks.cluster_name} in {month:%Y-%m} (none carry the "
+            f"'{params.cost.allocation.cluster_tag}' tag)",
+            remedy=f"check that the '{params.cost.allocation.cluster_tag}' tag is activated as a cost allocation "
+                   "tag (Billing console, Cost allocation tags); it shows in the CUR from its activation on",
         )
     teams = {ns.name: ns.team for ns in params.namespaces}
     return allocate(lines, read_snapshot(api_client), settings, teams)

@@ -121,7 +121,8 @@ def backtest(hist: pd.DataFrame, months: int, level: float) -> tuple[dict[str, A
     periods = sorted(hist["period"].unique())
     if len(periods) < months + 4:
         raise OpsbookError(f"a backtest of {months} months needs at least {months + 4} complete months, "
-                           f"the data has {len(periods)}")
+                           f"the data has {len(periods)}",
+                           remedy="lower params cost.forecast.backtest_months, or wait for more history")
     cut = periods[-months]
     train, test = hist[hist["period"] < cut], hist[hist["period"] >= cut]
     result = forecast(train, months, level)

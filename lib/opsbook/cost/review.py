@@ -26,7 +26,7 @@ def review_month(today: date, month: str = "") -> date:
     except ValueError:
         raise UsageError(f"month: expected YYYY-MM such as 2025-03, got {month!r}") from None
     if chosen >= month_start(today):
-        raise UsageError(f"month: {month} is not complete yet (today is {today}); pick an earlier month")
+        raise UsageError(f"month: {month} is not complete yet (today is {today})", remedy="pick an earlier month")
     return chosen
 
 

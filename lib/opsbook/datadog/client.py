@@ -59,8 +59,9 @@ def _key(env: Env, kind: str) -> tuple[Secret, str]:
     if value := os.environ.get(var):
         return Secret(value, name=var), f"env:{var}"
     raise CredentialsError(
-        f"no Datadog {kind} key for environment {env.name!r}: name its SSM parameter in params "
-        f"(datadog.{kind}_key_ssm in {env.params.source}) or export {var}."
+        f"no Datadog {kind} key for environment {env.name!r}: params datadog.{kind}_key_ssm is not set "
+        f"and {var} is not in the environment",
+        remedy=f"name its SSM parameter in params (datadog.{kind}_key_ssm in {env.params.source}) or export {var}",
     )
 
 
@@ -82,14 +83,15 @@ class Datadog:
             if exc.status in (401, 403):
                 raise CredentialsError(
                     f"Datadog at {self.host} refused the keys while trying to {what} (HTTP {exc.status}). "
-                    f"Keys used: {self.key_sources['api']} and {self.key_sources['app']}; check that they "
-                    "belong to this site and organisation and that the application key has the scope needed."
+                    f"Keys used: {self.key_sources['api']} and {self.key_sources['app']}",
+                    remedy="check that the keys belong to this site and organisation and that the application "
+                           "key has the scope needed",
                 ) from None
             raise OpsbookError(f"Datadog could not {what}: HTTP {exc.status} {detail}") from None
         except (HTTPError, OSError) as exc:
             raise OpsbookError(
-                f"Datadog at {self.host} is unreachable while trying to {what}: {exc}. Check the network "
-                f"(and {HOST_ENV} / datadog.site in {self.env.params.source})."
+                f"Datadog at {self.host} is unreachable while trying to {what}: {exc}",
+                remedy=f"check the network, and {HOST_ENV} / datadog.site in {self.env.params.source}",
             ) from None
 
     def __enter__(self) -> Datadog:

@@ -86,7 +86,9 @@ def helm_deploys(env: Env, window: windows.Window) -> pd.DataFrame:
         secrets = client.CoreV1Api(env.kube).list_secret_for_all_namespaces(
             label_selector="owner=helm", _request_timeout=15).items
     except (ApiException, OSError) as exc:
-        raise OpsbookError(f"could not read the Helm release history from the cluster: {exc}") from None
+        raise OpsbookError(f"could not read the Helm release history from the cluster: {exc}",
+                           remedy="check the cluster is reachable (VPN, KUBECONFIG) and that the identity may list "
+                                  "secrets in all namespaces (helm list -A needs the same)") from None
     rows = []
     for secret in secrets:
         if secret.type != HELM_SECRET_TYPE or not secret.data or "release" not in secret.data:
@@ -112,7 +114,7 @@ def overlay_events(env: Env, dd: Datadog, window: windows.Window) -> pd.DataFram
     try:
         parts.append(helm_deploys(env, window))
     except OpsbookError as exc:
-        parts.append(pd.DataFrame([(window.start, "note", f"deploys not shown: {exc}")], columns=EVENT_COLUMNS))
+        parts.append(pd.DataFrame([(window.start, "note", f"deploys not shown: {exc.one_line()}")], columns=EVENT_COLUMNS))
     merged = pd.concat([p for p in parts if not p.empty], ignore_index=True) if any(
         not p.empty for p in parts) else pd.DataFrame([], columns=EVENT_COLUMNS)
     return merged.sort_values("time", kind="stable").reset_index(drop=True)

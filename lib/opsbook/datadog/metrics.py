@@ -42,7 +42,8 @@ def signal(dd: Datadog, params: Params, name: str, window: Window) -> pd.DataFra
     template = getattr(params.datadog.metrics, name, None)
     if not isinstance(template, str):
         known = ", ".join(type(params.datadog.metrics).model_fields)
-        raise UsageError(f"unknown Datadog signal {name!r} (params datadog.metrics has: {known})")
+        raise UsageError(f"unknown Datadog signal {name!r} (params datadog.metrics has: {known})",
+                         remedy=f"use one of those, or add a query named {name} to datadog.metrics in {params.source}")
     return query(dd, render(template, params), window)
 
 

@@ -52,8 +52,8 @@ def measure(dd: Datadog, month: str = "") -> MeasuredUsage:
     )
     if measured.hours.empty:
         raise OpsbookError(
-            f"Datadog metered no hosts in {windows.label(window)}: the agent did not report then. "
-            "Pick a month of the PoC with the month parameter (YYYY-MM)."
+            f"Datadog metered no hosts in {windows.label(window)}: the agent did not report then",
+            remedy="pick a month of the PoC with the month parameter (YYYY-MM)",
         )
     return measured
 
@@ -116,7 +116,9 @@ def costs(hours: pd.DataFrame, custom_metrics: float, pricing: DatadogPricing, s
 
 def _pricing(params: Params) -> DatadogPricing:
     if params.datadog.pricing is None:
-        raise ParamsError(f"{params.source}: field 'datadog.pricing': required for the PoC cost projection but missing")
+        raise ParamsError(f"{params.source}: field 'datadog.pricing': required for the PoC cost projection but missing",
+                          remedy="add datadog.pricing (source, as_of, plans, cloudwatch: the list prices the "
+                                 "projection uses) to the params")
     return params.datadog.pricing
 
 

@@ -57,7 +57,8 @@ def month(value: str = "", now: datetime | None = None) -> Window:
         first = (now.replace(day=1, hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)).replace(day=1)
     following = (first + timedelta(days=32)).replace(day=1)
     if first > now:
-        raise UsageError(f"parameter month: {value} has not started yet")
+        raise UsageError(f"parameter month: {value} has not started yet",
+                         remedy="pick the current month or an earlier one, or leave month empty for the last full one")
     return Window(first, following)
 
 

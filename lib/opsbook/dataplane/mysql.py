@@ -87,9 +87,9 @@ def connect(target: Target, timeout: float = 10) -> Iterator[pymysql.connections
         )
     except pymysql.MySQLError as exc:
         raise OpsbookError(
-            f"cannot connect to the data plane of {target.describe()}: {exc.args[-1] if exc.args else exc}. "
-            "Check the tunnel or VPN, the endpoint in params (rds[].endpoint_override) and the password "
-            "in SSM (rds[].password_ssm)."
+            f"cannot connect to the data plane of {target.describe()}: {exc.args[-1] if exc.args else exc}",
+            remedy="check the tunnel or VPN, the endpoint in params (rds[].endpoint_override) and the password "
+                   "in SSM (rds[].password_ssm)",
         ) from None
     try:
         yield conn
@@ -295,7 +295,9 @@ def target_for(env: Any, source: Any, described: dict[str, Any]) -> Target:
         endpoint = described.get("Endpoint") or {}
         if not endpoint.get("Address"):
             raise OpsbookError(f"RDS reports no endpoint for {identifier} yet (status "
-                               f"{described.get('DBInstanceStatus')!r}); wait until it is available.")
+                               f"{described.get('DBInstanceStatus')!r})",
+                               remedy=f"wait until it is available (aws rds wait db-instance-available "
+                                      f"--db-instance-identifier {identifier}), then run again")
         host, port = endpoint["Address"], int(endpoint.get("Port") or 3306)
         if getattr(source, "tunnel_command", None):
             from opsbook.dataplane.tunnel import open_tunnel

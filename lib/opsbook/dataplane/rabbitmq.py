@@ -99,15 +99,15 @@ class Management:
         except requests.RequestException as exc:
             raise OpsbookError(
                 f"cannot reach the RabbitMQ management API of {self.broker.describe()} at "
-                f"{self.broker.management_url}: {type(exc).__name__}. Check the VPN and "
-                "params stateful_access.rabbitmq.management_url."
+                f"{self.broker.management_url}: {type(exc).__name__}",
+                remedy="check the VPN and params stateful_access.rabbitmq.management_url",
             ) from None
         if resp.status_code == 404 and ok_missing:
             return None
         if resp.status_code == 401:
             raise OpsbookError(
-                f"the RabbitMQ management API of {self.broker.describe()} refused user {self.broker.user!r} "
-                "(401): check the password in SSM (stateful_access.rabbitmq.password_ssm)."
+                f"the RabbitMQ management API of {self.broker.describe()} refused user {self.broker.user!r} (401)",
+                remedy="check the password in SSM (stateful_access.rabbitmq.password_ssm)",
             )
         if resp.status_code >= 400:
             reason = resp.text[:300]
@@ -237,11 +237,11 @@ def channel(broker: Broker, timeout: float = 10) -> Iterator[Any]:
     try:
         conn = pika.BlockingConnection(params)
     except pika.exceptions.ProbableAuthenticationError:
-        raise OpsbookError(f"RabbitMQ {broker.describe()} refused user {broker.user!r}: check the password "
-                           "in SSM (stateful_access.rabbitmq.password_ssm).") from None
+        raise OpsbookError(f"RabbitMQ {broker.describe()} refused user {broker.user!r}",
+                           remedy="check the password in SSM (stateful_access.rabbitmq.password_ssm)") from None
     except pika.exceptions.AMQPError as exc:
-        raise OpsbookError(f"cannot open an AMQP connection to {broker.describe()}: {type(exc).__name__} {exc}. "
-                           "Check the VPN, params stateful_access.rabbitmq and that the vhost exists.") from None
+        raise OpsbookError(f"cannot open an AMQP connection to {broker.describe()}: {type(exc).__name__} {exc}",
+                           remedy="check the VPN, params stateful_access.rabbitmq and that the vhost exists") from None
     try:
         yield conn.channel()
     finally:
@@ -262,9 +262,9 @@ def publish_canary(broker: Broker, queue: str, run_id: str, drill: str) -> Canar
         try:
             declare_canary_queue(ch, queue)
         except pika.exceptions.ChannelClosedByBroker as exc:
-            raise OpsbookError(f"RabbitMQ {broker.describe()} refused the canary queue {queue}: {exc.reply_text}. "
-                               "If it exists with other arguments, delete it or name another queue in params "
-                               "stateful_access.rabbitmq.canary_queue.") from None
+            raise OpsbookError(f"RabbitMQ {broker.describe()} refused the canary queue {queue}: {exc.reply_text}",
+                               remedy="if it exists with other arguments, delete it or name another queue in params "
+                                      "stateful_access.rabbitmq.canary_queue") from None
         ch.confirm_delivery()
         ch.basic_publish(
             exchange="", routing_key=queue, body=body, mandatory=True,

@@ -57,20 +57,23 @@ def open_tunnel(command: str, host: str, port: int, timeout: float = 30) -> Tunn
             process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                        stderr=subprocess.PIPE, start_new_session=True)
         except OSError as exc:
-            raise OpsbookError(f"cannot start the tunnel command {argv[0]!r} (params rds[].tunnel_command): {exc}") from None
+            raise OpsbookError(f"cannot start the tunnel command {argv[0]!r} (params rds[].tunnel_command): {exc}",
+                               remedy=f"install {argv[0]} (or put it on PATH), or fix rds[].tunnel_command") from None
         tunnel = Tunnel(host, port, local_port, process)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 err = (process.stderr.read() or b"").decode(errors="replace")[-500:] if process.stderr else ""
-                raise OpsbookError(f"the tunnel to {host}:{port} exited with code {process.returncode}: {err.strip()}")
+                raise OpsbookError(f"the tunnel to {host}:{port} exited with code {process.returncode}: {err.strip()}",
+                                   remedy="fix rds[].tunnel_command, or the access it needs, after the "
+                                          "command's own error above")
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", local_port), timeout=1):
                 _OPEN[(host, port)] = tunnel
                 return tunnel
             time.sleep(0.2)
         tunnel.close()
-        raise OpsbookError(f"the tunnel to {host}:{port} did not open 127.0.0.1:{local_port} within {timeout:.0f}s; "
-                           "check rds[].tunnel_command and that your session may start it")
+        raise OpsbookError(f"the tunnel to {host}:{port} did not open 127.0.0.1:{local_port} within {timeout:.0f}s",
+                           remedy="check rds[].tunnel_command and that your session may start it")
 
 
 def close_all() -> None:

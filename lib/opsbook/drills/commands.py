@@ -45,7 +45,8 @@ def cleanup(
         console.print(f"plan only: add --apply --confirm {','.join(doomed)} to delete", soft_wrap=True)
     unreadable = table[table["current"].str.startswith(UNREADABLE)]
     if not unreadable.empty:
-        raise OpsbookError(f"could not list {', '.join(unreadable['attribute'])}: fix access and run cleanup again")
+        raise OpsbookError(f"could not list {', '.join(unreadable['attribute'])}, so drill leftovers there are unknown",
+                           remedy="fix the access named in the table above and run cleanup again")
 
 
 @COMMANDS.register("history")
@@ -66,7 +67,8 @@ def history(
         if not env:
             from opsbook.errors import UsageError
 
-            raise UsageError("--s3 needs --env: the S3 mirror is read with that environment's credentials")
+            raise UsageError("--s3 needs --env: the S3 mirror is read with that environment's credentials",
+                             remedy="add --env with the environment that owns the mirror")
         client = open_env(env).aws("s3")
     frame = read_history(runs_dir, env=env, drill=drill, s3_uri=s3, s3_client=client)
     if frame.empty:

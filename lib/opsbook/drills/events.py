@@ -47,7 +47,7 @@ def _load_plugins() -> None:
     for name in LISTENER_PLUGINS:
         try:
             importlib.import_module(name).install()
-        except Exception:  # noqa: BLE001 - a missing plugin must never break a drill
+        except Exception:  # a missing plugin must never break a drill
             log.warning("drill event plugin %s could not be installed", name, exc_info=True)
 
 
@@ -68,5 +68,5 @@ def emit(event: DrillEvent) -> None:
     for listener in list(_LISTENERS):
         try:
             listener(event)
-        except Exception:  # noqa: BLE001 - a listener must never break a drill
+        except Exception:  # a listener must never break a drill
             log.warning("drill event listener %r failed on %s", listener, event.kind, exc_info=True)

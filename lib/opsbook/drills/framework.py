@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 
 from opsbook.drills.events import DrillEvent, emit
-from opsbook.errors import GuardError, OpsbookError
+from opsbook.errors import GuardError, OpsbookError, remedies
 from opsbook.results import record
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,8 @@ def describe_error(exc: BaseException) -> str:
         err = response["Error"]
         op = getattr(exc, "operation_name", "") or "the call"
         return f"AWS refused {op}: {err.get('Code')}: {err.get('Message')}"
+    if isinstance(exc, OpsbookError):
+        return exc.one_line() or type(exc).__name__
     return str(exc) or type(exc).__name__
 
 
@@ -126,8 +128,8 @@ class Drill:
     def step(self, name: str) -> Iterator[StepRecord]:
         """Time a step; an exception fails the drill (cleanup runs, result recorded) and propagates."""
         if self.result is not None:
-            raise OpsbookError(f"drill {self.name} already ended ({self.result['verdict']}): "
-                               f"{self.result['reason']}; start a new run to try again")
+            raise OpsbookError(f"drill {self.name} already ended ({self.result['verdict']}): {self.result['reason']}",
+                               remedy="start a new run to try again")
         rec = StepRecord(name, utcnow().isoformat())
         self.steps.append(rec)
         t0 = time.monotonic()
@@ -140,8 +142,11 @@ class Drill:
             self.finish(error=reason)
             if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit: cleanup ran, keep them
                 raise
-            kind = type(exc) if isinstance(exc, OpsbookError) else OpsbookError
-            raise kind(f"{self.name} drill failed: {reason}. {self.cleanup_summary()}") from exc
+            if isinstance(exc, OpsbookError):  # same kind (exit code), its remedy first, then cleanup's
+                raise type(exc)(f"{self.name} drill failed: step {name!r} failed: {exc.message}. "
+                                f"{self.cleanup_status()}", remedy=remedies(exc.remedy, self.cleanup_remedy())) from exc
+            raise OpsbookError(f"{self.name} drill failed: {reason}. {self.cleanup_status()}",
+                               remedy=self.cleanup_remedy()) from exc
         rec.ok = True
         self._close_step(rec, t0)
 
@@ -194,13 +199,24 @@ class Drill:
         return self.cleanups
 
     def cleanup_summary(self) -> str:
+        """How cleanup went and, if it is incomplete, what to do (one line, for the recorded reason)."""
+        remedy = self.cleanup_remedy()
+        return f"{self.cleanup_status()} What to do: {remedy}." if remedy else self.cleanup_status()
+
+    def cleanup_status(self) -> str:
         if not self.cleanups:
             return "Nothing to clean up."
         failed = [i for i in self.cleanups if not i.done]
         if not failed:
             return "Cleanup done: " + "; ".join(i.description for i in self.cleanups) + "."
-        return ("Cleanup INCOMPLETE: " + "; ".join(f"{i.description} ({i.error})" for i in failed)
-                + f". Run `opsbook cleanup --env {self.env.name} --older-than 0s` to see what is left.")
+        return "Cleanup INCOMPLETE: " + "; ".join(f"{i.description} ({i.error})" for i in failed) + "."
+
+    def cleanup_remedy(self) -> str | None:
+        """What to do about cleanup actions that failed (None when none did)."""
+        if all(i.done for i in self.cleanups):
+            return None
+        return (f"run `opsbook cleanup --env {self.env.name} --older-than 0s` to see what is left, then again "
+                "with --apply --confirm <the names it lists>")
 
     def cleanup_table(self) -> pd.DataFrame:
         rows = [{"cleanup": i.description, "done": i.done, "error": i.error} for i in self.cleanups]
@@ -289,5 +305,5 @@ class Drill:
 def require_approval(env: Any, approval: str, what: str) -> None:
     """Production drills need the approval parameter (e.g. the change ticket), before any change."""
     if env.params.production and not approval.strip():
-        raise GuardError(f"{what} in production environment {env.name!r} needs the approval parameter "
-                         "(e.g. approval='CHG-1234'); nothing was changed")
+        raise GuardError(f"{what} in production environment {env.name!r} needs the approval parameter; "
+                         "nothing was changed", remedy="pass approval=<the change ticket id>, e.g. approval='CHG-1234'")

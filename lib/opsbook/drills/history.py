@@ -71,7 +71,8 @@ def read_history(runs_dir: Path | str | None = None, env: str | None = None, dri
     sources = list(_local(runs, env)) if runs.is_dir() else []
     if s3_uri:
         if s3_client is None:
-            raise UsageError("reading history from S3 needs an environment (--env) for its S3 client")
+            raise UsageError("reading history from S3 needs an environment (--env) for its S3 client",
+                             remedy="pass s3_client (e.g. open_env(env).aws('s3')), or --env on the command line")
         sources += list(_s3(s3_client, s3_uri, env))
     for results, source in sources:
         row = _row(results, source)

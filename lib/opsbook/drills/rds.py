@@ -89,7 +89,8 @@ class RdsDrill(Drill):
         described = rds_api.describe_instance(self.rds, self.source.identifier)
         if described is None:
             raise OpsbookError(f"source DB instance {self.source.identifier} does not exist in "
-                               f"{self.env.params.region}; check rds[].identifier in {self.env.params.source}")
+                               f"{self.env.params.region}",
+                               remedy=f"check rds[].identifier in {self.env.params.source}")
         self.described = described
         self.check("source available", described["DBInstanceStatus"] == "available",
                    f"status is {described['DBInstanceStatus']}")
@@ -151,7 +152,7 @@ class RdsDrill(Drill):
         with self.step("teardown"):
             self.run_cleanup()
             if any(not c.done for c in self.cleanups):
-                raise OpsbookError(self.cleanup_summary())
+                raise OpsbookError(self.cleanup_status(), remedy=self.cleanup_remedy())
         return self.cleanup_table()
 
 
@@ -283,7 +284,7 @@ class PointInTimeDrill(RdsDrill):
             raise UsageError(
                 f"restore time {_iso(when)} is outside the restorable window of {self.source.identifier}: "
                 f"{_iso(earliest)} to {_iso(latest)} (earliest restorable time to latest restorable time); "
-                "nothing was restored. Pick a time inside the window (restore_time or minutes_ago).")
+                "nothing was restored", remedy="pick a time inside the window (restore_time or minutes_ago)")
 
     def preflight(self) -> pd.DataFrame:
         """Step: source exists, Multi-AZ, backups on; an explicit restore time lies in the window."""

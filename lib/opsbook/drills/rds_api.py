@@ -38,8 +38,8 @@ class Waiting:
             if problem:
                 raise OpsbookError(f"{what}: {problem}")
             if time.monotonic() + delay > deadline:
-                raise OpsbookError(f"{what}: not done after {self.timeout_s:.0f}s (last seen: {_show(value)}); "
-                                   "raise the timeout parameter or look at the RDS console")
+                raise OpsbookError(f"{what}: not done after {self.timeout_s:.0f}s (last seen: {_show(value)})",
+                                   remedy="raise the timeout parameter, or look at the RDS console for why it stalls")
             time.sleep(delay)
             delay = min(delay * self.factor, self.max_delay_s)
 
@@ -127,7 +127,9 @@ def restore_window(rds: Any, described: dict[str, Any]) -> tuple[datetime, datet
     latest = described.get("LatestRestorableTime")
     if latest is None or not described.get("BackupRetentionPeriod"):
         raise OpsbookError(f"{identifier} has no restorable time: automated backups are off "
-                           "(BackupRetentionPeriod 0); point-in-time restore is impossible")
+                           "(BackupRetentionPeriod 0); point-in-time restore is impossible",
+                           remedy="turn automated backups on (a backup retention period of 1 day or more, set in "
+                                  "Terraform) and run the drill once a restorable time exists")
     earliest = None
     backups = rds.describe_db_instance_automated_backups(DBInstanceIdentifier=identifier)
     for backup in backups.get("DBInstanceAutomatedBackups", []):

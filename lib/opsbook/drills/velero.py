@@ -67,7 +67,8 @@ def drill_names(namespace: str, run_id: str) -> dict[str, str]:
              "target": f"{namespace}-drill-{token}"}
     if len(names["target"]) > 63 or len(names["restore"]) > 63:
         raise UsageError(f"namespace {namespace!r} with run id {run_id!r} makes the drill namespace "
-                         f"{names['target']!r}, longer than the 63 characters Kubernetes allows; use a shorter run id")
+                         f"{names['target']!r}, longer than the 63 characters Kubernetes allows",
+                         remedy="use a shorter run id")
     return names
 
 
@@ -99,7 +100,7 @@ class VeleroRestoreDrill(Drill):
         if not source.stateful:
             stateful = ", ".join(n.name for n in params.namespaces if n.stateful)
             raise UsageError(f"namespace {namespace!r} has no stateful workloads in params; a Velero drill needs "
-                             f"one of: {stateful}")
+                             f"one of: {stateful}", remedy=f"pick one of: {stateful}")
         names = [w.name for w in source.stateful]
         if scope not in ("all", *names):
             raise UsageError(f"scope: expected 'all' or a stateful workload of {namespace} ({', '.join(names)}), "
@@ -241,7 +242,9 @@ class VeleroRestoreDrill(Drill):
                 "volumeSnapshotsCompleted", "errors", "warnings")}
             self.facts["backup_progress"] = self.progress["backup"].seen
             if status.get("phase") != "Completed":
-                raise OpsbookError(describe_failed_backup(obj))
+                raise OpsbookError(describe_failed_backup(obj),
+                                   remedy=f"see `velero backup describe {self.backup_name} --details` and "
+                                          f"`velero backup logs {self.backup_name}`")
         return status_table(obj)
 
     def verify_backup(self) -> pd.DataFrame:
@@ -276,14 +279,17 @@ class VeleroRestoreDrill(Drill):
             self.facts["restore_status"] = {k: status.get(k) for k in (
                 "phase", "startTimestamp", "completionTimestamp", "errors", "warnings")}
             if status.get("phase") != "Completed":
-                raise OpsbookError(describe_failed_restore(obj))
+                raise OpsbookError(describe_failed_restore(obj),
+                                   remedy=f"see `velero restore describe {name} --details` and "
+                                          f"`velero restore logs {name}`")
         return status_table(obj, done_key="itemsRestored")
 
     def verify(self) -> pd.DataFrame:
         """Step: objects, claims and volumes, pods Ready, and the data (definitions, canaries) in the copy."""
         with self.step("verify"):
             if self.stored is None:
-                raise OpsbookError("verify needs the backup's contents: run verify_backup first")
+                raise OpsbookError("verify needs the backup's contents, read by verify_backup, which has not run",
+                                   remedy="run verify_backup first")
             rows = velero_verify.restored_object_rows(self.env.kube, self.stored, self.namespace, self.target)
             volume_rows, volumes = velero_verify.restored_volume_rows(
                 self.env.kube, self.env.aws("ec2"), self.stored, self.namespace, self.target)
@@ -354,7 +360,7 @@ class VeleroRestoreDrill(Drill):
             self.run_cleanup()
             failed = [c for c in self.cleanups if not c.done]
             if failed:
-                raise OpsbookError(self.cleanup_summary())
+                raise OpsbookError(self.cleanup_status(), remedy=self.cleanup_remedy())
         return self.cleanup_table()
 
 
@@ -398,7 +404,7 @@ def describe_failed_backup(obj: dict[str, Any]) -> str:
     if attempted != completed:
         parts.append(f"{attempted - completed} of {attempted} volume snapshots failed")
     if status.get("errors"):
-        parts.append(f"{status['errors']} errors (see `velero backup logs {name}`)")
+        parts.append(f"{status['errors']} errors")
     return "; ".join(parts)
 
 
@@ -411,5 +417,5 @@ def describe_failed_restore(obj: dict[str, Any]) -> str:
     if status.get("failureReason"):
         parts.append(f"failure reason: {status['failureReason']}")
     if status.get("errors"):
-        parts.append(f"{status['errors']} errors (see `velero restore logs {name}`)")
+        parts.append(f"{status['errors']} errors")
     return "; ".join(parts)

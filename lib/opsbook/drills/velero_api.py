@@ -122,10 +122,12 @@ class VeleroApi:
             left = deadline - time.monotonic()
             if left <= 0:
                 phase = (obj.get("status") or {}).get("phase") or "New"
-                hint = (" Velero has not picked it up: check that the velero deployment runs."
-                        if phase == "New" else "")
-                raise OpsbookError(f"{plural[:-1]} {name} is still {phase} after {timeout_s:.0f}s "
-                                   f"(timeout).{hint}")
+                remedy = (f"Velero has not picked it up: check that the velero deployment runs in {self.namespace}"
+                          if phase == "New" else
+                          "raise timeout_minutes (or params velero.timeout_minutes) if it is still progressing, "
+                          f"else see `velero {plural[:-1]} describe {name}` and its logs")
+                raise OpsbookError(f"{plural[:-1]} {name} is still {phase} after {timeout_s:.0f}s (timeout)",
+                                   remedy=remedy)
             obj = self._next_change(plural, name, obj, min(left, 30.0))
 
     def _next_change(self, plural: str, name: str, obj: dict[str, Any], seconds: float) -> dict[str, Any] | None:
@@ -152,8 +154,10 @@ def _api_error(exc: ApiException, what: str) -> OpsbookError:
         reason = json.loads(exc.body or "{}").get("message") or reason
     except (ValueError, AttributeError):
         pass
-    hint = " Is Velero installed (its CRDs)?" if exc.status == 404 else ""
-    return OpsbookError(f"the Kubernetes API refused to {what}: {exc.status} {reason}.{hint}")
+    remedy = {404: "check that Velero (its CRDs) is installed in the cluster KUBECONFIG points at",
+              401: "renew the kubeconfig's credentials (aws eks update-kubeconfig)",
+              403: f"give the kubeconfig's identity RBAC to {what.split()[0]} Velero's objects"}.get(exc.status)
+    return OpsbookError(f"the Kubernetes API refused to {what}: {exc.status} {reason}", remedy=remedy)
 
 
 # --- bodies ----------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ def _namespace_gone(core: Any, namespace: str) -> bool:
 def _volume_state(ec2: Any, volume_id: str) -> str | None:
     try:
         return ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]["State"]
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         if "NotFound" in str(exc):
             return None
         raise
@@ -76,22 +76,39 @@ def delete_drill_namespace(api_client: Any, ec2: Any, namespace: str, timeout_s:
     With `run_id`, a namespace not labelled with that run id is refused (GuardError).
     """
     core = client.CoreV1Api(api_client)
+    _check_namespace_run(core, namespace, run_id)
+    volumes = namespace_volumes(core, namespace)
+    _delete_namespace(core, namespace, timeout_s, poll_s)
+    return {"namespace": namespace, "pvs": _delete_restored_pvs(core, list(volumes)),
+            "volumes": _delete_volumes(ec2, namespace, sorted({v for v in volumes.values() if v}), timeout_s, poll_s)}
+
+
+def _check_namespace_run(core: Any, namespace: str, run_id: str | None) -> None:
+    """GuardError when the namespace exists and is not this run's."""
     try:
         _check_run(core.read_namespace(namespace).metadata.labels, run_id, f"namespace {namespace}")
     except ApiException as exc:
         if exc.status != 404:
             raise
-    volumes = namespace_volumes(core, namespace)
-    done: dict[str, Any] = {"namespace": namespace, "pvs": [], "volumes": []}
+
+
+def _delete_namespace(core: Any, namespace: str, timeout_s: float, poll_s: float) -> None:
+    """Delete the namespace (if still there) and wait until it is gone."""
     try:
         core.delete_namespace(namespace)
     except ApiException as exc:
         if exc.status != 404:
             raise
     if not _wait(lambda: _namespace_gone(core, namespace), timeout_s, poll_s):
-        raise OpsbookError(f"namespace {namespace} is still Terminating after {timeout_s:.0f}s; look for "
-                           f"finalizers: kubectl get all,pvc -n {namespace}")
-    for pv_name in volumes:
+        raise OpsbookError(f"namespace {namespace} is still Terminating after {timeout_s:.0f}s",
+                           remedy=f"look for what holds it (finalizers): kubectl get all,pvc -n {namespace}; "
+                                  "then run `opsbook cleanup`")
+
+
+def _delete_restored_pvs(core: Any, pv_names: list[str]) -> list[str]:
+    """Those of the PVs that outlived their namespace and that a restore made; the ones deleted."""
+    deleted = []
+    for pv_name in pv_names:
         try:
             pv = core.read_persistent_volume(pv_name)
         except ApiException as exc:
@@ -101,8 +118,14 @@ def delete_drill_namespace(api_client: Any, ec2: Any, namespace: str, timeout_s:
         if (pv.metadata.labels or {}).get(RESTORE_LABEL) is None:
             continue  # not made by a restore: never ours to delete
         core.delete_persistent_volume(pv_name)
-        done["pvs"].append(pv_name)
-    for volume_id in sorted({v for v in volumes.values() if v}):
+        deleted.append(pv_name)
+    return deleted
+
+
+def _delete_volumes(ec2: Any, namespace: str, volume_ids: list[str], timeout_s: float, poll_s: float) -> list[str]:
+    """The EBS volumes the CSI driver did not delete, once detached; the ones deleted."""
+    deleted = []
+    for volume_id in volume_ids:
         # the CSI driver deletes a Delete-policy volume itself; give it a moment first
         _wait(lambda v=volume_id: _volume_state(ec2, v) in (None, "available"), timeout_s, poll_s)
         state = _volume_state(ec2, volume_id)
@@ -110,14 +133,14 @@ def delete_drill_namespace(api_client: Any, ec2: Any, namespace: str, timeout_s:
             continue
         if state != "available":
             raise OpsbookError(f"EBS volume {volume_id} of namespace {namespace} is still {state} after "
-                               f"{timeout_s:.0f}s; detach it, then run `opsbook cleanup`")
+                               f"{timeout_s:.0f}s", remedy="detach it, then run `opsbook cleanup`")
         try:
             ec2.delete_volume(VolumeId=volume_id)
-            done["volumes"].append(volume_id)
-        except Exception as exc:  # noqa: BLE001
+            deleted.append(volume_id)
+        except Exception as exc:
             if "NotFound" not in str(exc):
                 raise
-    return done
+    return deleted
 
 
 def delete_backup(velero: VeleroApi, name: str, timeout_s: float = 300, run_id: str | None = None) -> dict[str, Any]:
@@ -134,5 +157,7 @@ def delete_backup(velero: VeleroApi, name: str, timeout_s: float = 300, run_id: 
                        done_key="")
     errors = (done.get("status") or {}).get("errors") or []
     if errors:
-        raise OpsbookError(f"Velero could not delete backup {name}: {'; '.join(errors)}")
+        raise OpsbookError(f"Velero could not delete backup {name}: {'; '.join(errors)}",
+                           remedy="fix what those errors name (often the storage location's access), then run "
+                                  "`opsbook cleanup` to delete it again")
     return {"backup": name, "deleted": True, "detail": f"DeleteBackupRequest {request['metadata']['name']} processed"}

@@ -128,14 +128,14 @@ def snapshot_rows(ec2: Any, stored: StoredBackup, status: dict[str, Any]) -> lis
     for i in range(0, len(ids), 200):
         try:
             resp = ec2.describe_snapshots(OwnerIds=["self"], SnapshotIds=ids[i:i + 200])
-        except Exception as exc:  # noqa: BLE001 - a missing snapshot makes the call fail as a whole
+        except Exception as exc:  # a missing snapshot makes the call fail as a whole
             if "NotFound" not in str(exc):
                 raise
             resp = {"Snapshots": []}
             for snap_id in ids[i:i + 200]:
                 try:
                     resp["Snapshots"] += ec2.describe_snapshots(OwnerIds=["self"], SnapshotIds=[snap_id])["Snapshots"]
-                except Exception as inner:  # noqa: BLE001
+                except Exception as inner:
                     if "NotFound" not in str(inner):
                         raise
         found.update({s["SnapshotId"]: s for s in resp["Snapshots"]})
@@ -217,7 +217,7 @@ def restored_volume_rows(api_client: Any, ec2: Any, stored: StoredBackup, source
             continue
         try:
             vol = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - a volume that cannot be read is a failing row, not a crash
             rows.append(row(check, False, f"EBS volume {volume_id} of PV {pv_name}: {exc}"))
             continue
         made_from = vol.get("SnapshotId") or ""

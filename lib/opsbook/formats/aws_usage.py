@@ -58,7 +58,8 @@ def usage_type_in(original: str, region: str) -> str:
     if match.group(2):
         return f"{region}-{base}"
     if region not in REGION_PREFIX:
-        raise OpsbookError(f"no usage-type prefix known for region {region!r}; add it to REGION_PREFIX")
+        raise OpsbookError(f"no usage-type prefix known for region {region!r}",
+                           remedy="add it to REGION_PREFIX in opsbook/formats/aws_usage.py")
     return f"{REGION_PREFIX[region]}-{base}"
 
 

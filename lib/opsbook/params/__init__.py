@@ -180,7 +180,8 @@ def resolve_file(env: str, relative_to: Path | None = None) -> Path:
         if path.is_file():
             return path.resolve()
     known = ", ".join(env_names())
-    raise ParamsError(f"no params for environment {env!r}: looked for {candidates[-1]} (known envs: {known})")
+    raise ParamsError(f"no params for environment {env!r}: looked for {candidates[-1]} (known envs: {known})",
+                      remedy=f"use a known env, give the path of a params file, or create {candidates[-1]}")
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -223,7 +224,7 @@ def read_merged(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict[str, An
     try:
         parent_path = resolve_file(parent, relative_to=path.parent)
     except ParamsError as exc:
-        raise ParamsError(f"{path}: field 'extends': {exc}") from None
+        raise ParamsError(f"{path}: field 'extends': {exc.message}", remedy=exc.remedy) from None
     base, chain = read_merged(parent_path, chain)
     return _merge(base, data), chain
 

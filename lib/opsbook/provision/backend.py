@@ -174,7 +174,8 @@ class _Reader:
         if meta.get("KeyState") in ("PendingDeletion", "Disabled"):
             raise OpsbookError(
                 f"KMS alias {self.names.kms_alias} in {self.names.region} points at key {meta['KeyId']} which is "
-                f"{meta['KeyState']}: cancel its deletion / enable it, or point the alias at a usable key"
+                f"{meta['KeyState']}",
+                remedy="cancel its deletion / enable it, or point the alias at a usable key",
             )
         return meta
 
@@ -190,12 +191,14 @@ class _Reader:
                 return False
             if code in ("403", "AccessDenied"):
                 raise OpsbookError(f"bucket {bucket} exists but this account cannot read it (owned by another "
-                                   "account?): S3 names are global, choose another name in params") from None
+                                   "account?)", remedy="S3 names are global: choose another name for it in params "
+                                                       "(buckets)") from None
             raise
         location = self.s3.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"
         if location != self.names.region:
             raise OpsbookError(f"bucket {bucket} exists in {location}, not in {self.names.region}: the backend "
-                               "of a region keeps its state there; use another bucket name")
+                               "of a region keeps its state there",
+                               remedy="use another bucket name in params (buckets)")
         return True
 
     def _optional(self, call: Any, missing: tuple[str, ...], **kwargs: Any) -> dict[str, Any] | None:
@@ -423,8 +426,9 @@ def plan_backend(env: Env, region: str = "", noncurrent_days: int = 90, output_d
         if keys != [("LockID", "HASH")] or types.get("LockID") != "S":
             raise OpsbookError(
                 f"lock table {names.lock_table} in {names.region} has key schema {keys}; Terraform's S3 backend "
-                "needs exactly a string hash key 'LockID'. A key schema cannot be changed: point params "
-                "'lock_table' at a new name (or delete that table by hand once it holds no locks)"
+                "needs exactly a string hash key 'LockID', and a key schema cannot be changed",
+                remedy="point params 'lock_table' at a new name (or delete that table by hand once it holds no "
+                       "locks)",
             )
     add(_row(res, "table", "exists (LockID hash key)" if table else None, "exists (LockID hash key)",
              table is not None, False, a.create_table))

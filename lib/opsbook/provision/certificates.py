@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import botocore.exceptions
 import pandas as pd
 
 from opsbook.clients import Env
@@ -54,9 +55,10 @@ def wanted(env: Env, domain: str = "", alternative_names: list[str] | tuple[str,
         alts = [_name(n, "alternative_names") for n in alternative_names]
         return [Wanted(main, tuple(sorted({main, *alts})))]
     if alternative_names:
-        raise UsageError("alternative_names: given without a domain; set domain too")
+        raise UsageError("alternative_names: given without a domain", remedy="set domain too")
     if not env.params.certificates:
-        raise UsageError(f"{env.params.source}: no certificates in params and no domain given; pass domain")
+        raise UsageError(f"{env.params.source}: no certificates in params and no domain given",
+                         remedy="pass domain, or list the certificates in params (certificates)")
     return [Wanted(c.domain, tuple(sorted({c.domain, *c.alternative_names}))) for c in env.params.certificates]
 
 
@@ -110,12 +112,12 @@ class Zones:
         if not found:
             known = ", ".join(sorted(z for z, _ in self.public)) or "none"
             raise OpsbookError(f"no public Route 53 zone holds {name}, so ACM cannot validate it by DNS (public "
-                               f"zones: {known}); create the zone or delegate the name, then plan again")
+                               f"zones: {known})", remedy="create the zone or delegate the name, then plan again")
         longest = max(len(z) for z, _ in found)
         best = [f for f in found if len(f[0]) == longest]
         if len(best) > 1:
-            raise OpsbookError(f"{len(best)} public zones are named {best[0][0]} ({', '.join(i for _, i in best)});"
-                               " delete the stray one so validation records have one home")
+            raise OpsbookError(f"{len(best)} public zones are named {best[0][0]} ({', '.join(i for _, i in best)})",
+                               remedy="delete the stray one so validation records have one home, then plan again")
         return best[0]
 
     def cname(self, zone_id: str, name: str) -> str | None:
@@ -168,7 +170,8 @@ class _Work:
     def records(self) -> dict[str, tuple[str, str]]:
         """Name -> (record name, value) of each validation CNAME; ACM fills them in within seconds."""
         if self.arn is None:
-            raise OpsbookError(f"no certificate for {self.want.domain} to validate (its request did not run)")
+            raise OpsbookError(f"no certificate for {self.want.domain} to validate (its request did not run)",
+                               remedy="plan again: the request comes before validation in the plan")
         deadline = time.monotonic() + 120
         while True:
             options = self.acm.describe_certificate(CertificateArn=self.arn)["Certificate"].get(
@@ -182,8 +185,9 @@ class _Work:
     def validate(self, name: str) -> None:
         record = self.records().get(name)
         if record is None:
-            raise OpsbookError(f"ACM gave no validation record for {name} of {self.arn} within 2 minutes; "
-                               "describe the certificate and run again")
+            raise OpsbookError(f"ACM gave no validation record for {name} of {self.arn} within 2 minutes",
+                               remedy=f"describe the certificate (aws acm describe-certificate --certificate-arn "
+                                      f"{self.arn}) and run again")
         zone, zone_id = self.zones.holding(record[0])
         self.zones.upsert(zone_id, record[0], record[1])
 
@@ -193,11 +197,12 @@ class _Work:
             self.acm.get_waiter("certificate_validated").wait(
                 CertificateArn=self.arn, WaiterConfig={"Delay": delay,
                                                        "MaxAttempts": max(1, int(self.timeout * 60 / delay))})
-        except Exception as exc:  # botocore WaiterError: timed out or FAILED
+        except botocore.exceptions.WaiterError as exc:  # timed out, or FAILED
             status = self.acm.describe_certificate(CertificateArn=self.arn)["Certificate"]["Status"]
             raise OpsbookError(f"certificate {self.arn} for {self.want.domain} is {status}, not ISSUED, after "
-                               f"{self.timeout:g} minutes ({exc}); check its validation CNAMEs resolve "
-                               "(dig CNAME <record>) and run again to keep waiting") from None
+                               f"{self.timeout:g} minutes ({exc})",
+                               remedy="check its validation CNAMEs resolve (dig CNAME <record>) and run again to keep "
+                                      "waiting") from None
 
 
 def plan_certificates(env: Env, domain: str = "", alternative_names: list[str] | tuple[str, ...] = (),
@@ -233,7 +238,9 @@ def plan_certificates(env: Env, domain: str = "", alternative_names: list[str] |
                     if cert["Status"] == "ISSUED":
                         continue  # validated already; nothing to keep in DNS that ACM told us of
                     raise OpsbookError(f"certificate {cert['CertificateArn']} has no DNS validation record for "
-                                       f"{name} (requested with another validation method?); request a new one")
+                                       f"{name} (requested with another validation method?)",
+                                       remedy="request a new one with DNS validation (delete this one, then plan "
+                                              "again)")
                 zone, zone_id = zones.holding(record["Name"])
                 have = zones.cname(zone_id, record["Name"])
                 action = "no-op" if have == record["Value"] else ("update" if have else "create")

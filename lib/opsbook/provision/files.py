@@ -78,8 +78,8 @@ def read_hcl(path: Path) -> dict[str, Any]:
     try:
         data = hcl2.loads(path.read_text(), serialization_options=hcl2.SerializationOptions(strip_string_quotes=True))
     except Exception as exc:  # noqa: BLE001 - python-hcl2 raises lark errors of many kinds
-        raise OpsbookError(f"{path}: not valid HCL ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
-                           "fix or move the file, then plan again") from None
+        raise OpsbookError(f"{path}: not valid HCL ({type(exc).__name__}: {str(exc).splitlines()[0]})",
+                           remedy="fix or move the file, then plan again") from None
     return _clean(data)
 
 
@@ -98,7 +98,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise OpsbookError(f"{path}: not valid YAML ({exc}); fix or move the file, then plan again") from None
+        raise OpsbookError(f"{path}: not valid YAML ({exc})", remedy="fix or move the file, then plan again") from None
     return data if isinstance(data, dict) else {}
 
 

@@ -69,8 +69,9 @@ def read_releases(api_client: Any) -> list[Release]:
     try:
         secrets = core.list_secret_for_all_namespaces(label_selector="owner=helm").items
     except ApiException as exc:
-        raise OpsbookError(f"could not list Helm release secrets: HTTP {exc.status} {exc.reason}; the identity "
-                           "needs list on secrets in all namespaces (helm list -A needs the same)") from None
+        raise OpsbookError(f"could not list Helm release secrets: HTTP {exc.status} {exc.reason}",
+                           remedy="give the identity list on secrets in all namespaces (helm list -A needs the "
+                                  "same)") from None
     releases = []
     for secret in secrets:
         if secret.type != SECRET_TYPE or not secret.metadata.name.startswith(NAME_PREFIX):
@@ -82,7 +83,7 @@ def read_releases(api_client: Any) -> list[Release]:
             releases.append(to_release(decode(payload)))
         except OpsbookError as exc:
             where = f"{secret.metadata.namespace}/{secret.metadata.name}"
-            raise OpsbookError(f"secret {where}: {exc}") from None
+            raise OpsbookError(f"secret {where}: {exc.message}", remedy=exc.remedy) from None
     return sorted(releases, key=lambda r: (r.namespace, r.name, r.revision))
 
 

@@ -25,8 +25,8 @@ def first_other_region(params: Params, given: str = "") -> str:
     if given:
         return target_region(params, given)
     if not params.other_regions:
-        raise UsageError(f"{params.source}: no target region given and params 'other_regions' is empty; "
-                         "pass target_region (e.g. eu-west-1) or add other_regions to params")
+        raise UsageError(f"{params.source}: no target region given and params 'other_regions' is empty",
+                         remedy="pass target_region (e.g. eu-west-1) or add other_regions to params")
     return params.other_regions[0]
 
 

@@ -106,8 +106,9 @@ def quota_value(env: Env, region: str, service: str, code: str) -> tuple[float, 
     try:
         return float(sq.get_aws_default_service_quota(ServiceCode=service, QuotaCode=code)["Quota"]["Value"]), "default"
     except sq.exceptions.NoSuchResourceException:
-        raise OpsbookError(f"Service Quotas in {region} knows no quota {service}/{code}: check the quota code "
-                           "(aws service-quotas list-service-quotas --service-code " + service + ")") from None
+        raise OpsbookError(f"Service Quotas in {region} knows no quota {service}/{code}",
+                           remedy="check the quota code (aws service-quotas list-service-quotas --service-code "
+                                  f"{service} --region {region})") from None
 
 
 # --- CIDRs ----------------------------------------------------------------------------------
@@ -156,8 +157,8 @@ def derive_vpc_cidr(source: str, taken: list[Range]) -> str:
     for net in candidates[start:] + candidates[:start]:
         if not any(net.overlaps(r.network) for r in taken):
             return str(net)
-    raise OpsbookError(f"no free /{src.prefixlen} left in {private} that overlaps no existing VPC or office "
-                       "range; pass vpc_cidr explicitly")
+    raise OpsbookError(f"no free /{src.prefixlen} left in {private} that overlaps no existing VPC or office range",
+                       remedy="pass vpc_cidr explicitly")
 
 
 def shift(subnet: str, source_vpc: str, target_vpc: str) -> str:
@@ -321,6 +322,6 @@ def plan_tfvars(env: Env, ready: Readiness, output_dir: str = "") -> Plan:
 def apply_tfvars(plan: Plan, ready: Readiness, apply: bool, confirm: str = "", approval: str = "") -> Outcome:
     """Write the file only for a ready region: a tfvars with an overlapping CIDR must not exist."""
     if apply and not ready.ready and not plan.empty:
-        raise OpsbookError(f"not writing terraform.tfvars: {ready.verdict()}. Fix these first (e.g. pass another "
-                           "vpc_cidr), then run again; nothing was changed")
+        raise OpsbookError(f"not writing terraform.tfvars: {ready.verdict()}; nothing was changed",
+                           remedy="fix these first (e.g. pass another vpc_cidr), then run again")
     return apply_plan(plan, apply, confirm, approval)

@@ -138,7 +138,8 @@ def trees(env: Env, target_region: str = "", target_env: str = "", prefix: str =
     else:
         region = naming.target_region(other.params, target_region)
     if other is env and region == env.params.region:
-        raise UsageError(f"target_region: {region} is the source region itself; pick another region or target_env")
+        raise UsageError(f"target_region: {region} is the source region itself",
+                         remedy="pick another region, or a target_env")
     source_prefix = prefix or env.params.ssm.prefix
     if not source_prefix.startswith("/"):
         raise UsageError(f"prefix: expected an SSM path starting with '/', got {source_prefix!r}")
@@ -177,11 +178,10 @@ class _Copier:
             kwargs["Tags"] = aws_tags(self.tags)
         try:
             self.dst.put_parameter(Value=value.reveal(), **kwargs)
-        except Exception as exc:
-            # the service's message may quote the request; say what failed without it
+        except Exception as exc:  # noqa: BLE001 - any error's text may quote the value: never show it
             reason = error_code(exc) or type(exc).__name__
-            raise OpsbookError(f"could not write {target_name} in {self.target.region}: {reason}; check the role "
-                               f"may ssm:PutParameter and kms:Encrypt with {self.alias}") from None
+            raise OpsbookError(f"could not write {target_name} in {self.target.region}: {reason}",
+                               remedy=f"check the role may ssm:PutParameter, and kms:Encrypt with {self.alias}") from None
 
 
 def key_exists(env: Env, region: str, alias: str) -> bool:

@@ -56,5 +56,6 @@ def converged(after: Plan, applied: bool) -> pd.DataFrame:
     if applied and len(pending):
         rows = "; ".join(f"{r.resource} {r.attribute}: {r.action}" for r in pending.itertuples())
         raise OpsbookError(f"{after.title}: still {len(pending)} change(s) pending after apply ({rows}); "
-                           "something changed them back or the apply did not take: plan again and investigate")
+                           "something changed them back or the apply did not take",
+                           remedy="plan again and find what reverts them (another tool, a policy, Terraform)")
     return pending

@@ -74,7 +74,7 @@ class JsonApiServer:
                     self._send(400, {"__type": "SerializationException", "message": str(exc)})
                 except ApiError as exc:
                     self._send(exc.status, {"__type": exc.code, "message": exc.message})
-                except Exception as exc:  # noqa: BLE001 - an emulator bug must not hang the client
+                except Exception as exc:  # an emulator bug must not hang the client
                     log.exception("emulator failed on %s", target)
                     self._send(500, {"__type": "InternalErrorException", "message": f"{type(exc).__name__}: {exc}"})
 

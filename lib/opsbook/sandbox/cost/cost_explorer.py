@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from statistics import NormalDist
@@ -105,6 +106,44 @@ def _offset(token: str | None, request: dict) -> int:
     return int(data["o"])
 
 
+def _cost_and_usage_request(body: dict[str, Any]) -> tuple[date, date, str, list[str], list[dict[str, Any]]]:
+    """A GetCostAndUsage request's period, granularity, metrics and groups, checked as the service does."""
+    period = body.get("TimePeriod") or {}
+    start, end = _date(period.get("Start"), "TimePeriod.Start"), _date(period.get("End"), "TimePeriod.End")
+    if start >= end:
+        raise validation("Start date (and hour) should be before end date (and hour)")
+    granularity = body.get("Granularity")
+    if granularity not in ("DAILY", "MONTHLY", "HOURLY"):
+        raise validation("Granularity must be one of DAILY, MONTHLY, HOURLY")
+    if granularity == "HOURLY":
+        raise validation("Hourly granularity is not enabled for this account")
+    metrics = body.get("Metrics") or []
+    if not metrics:
+        raise validation("Metrics is required")
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise validation(f"Invalid metrics: {unknown}; valid: {', '.join(METRICS)}")
+    groups = body.get("GroupBy") or []
+    if len(groups) > 2:
+        raise validation("GroupBy can have at most 2 elements")
+    return start, end, granularity, metrics, groups
+
+
+def _any(masks: list[np.ndarray], n: int) -> np.ndarray:
+    return np.logical_or.reduce(masks) if masks else np.zeros(n, bool)
+
+
+COMBINE = {"And": np.logical_and, "Or": np.logical_or}
+# MatchOptions of a Dimensions/Tags term: a row matches when any of the term's options does
+MATCHERS: dict[str, Callable[[pd.Series, list[str]], np.ndarray]] = {
+    "EQUALS": lambda data, values: data.isin(values).to_numpy(),
+    "ABSENT": lambda data, values: (data == "").to_numpy(),
+    "STARTS_WITH": lambda data, values: _any([data.str.startswith(v).to_numpy() for v in values], len(data)),
+    "CONTAINS": lambda data, values: _any([data.str.contains(v, regex=False).to_numpy() for v in values],
+                                          len(data)),
+}
+
+
 class CostExplorerEmulator:
     """Cost Explorer over one frame of line items; `today` is the day after the last data."""
 
@@ -145,33 +184,29 @@ class CostExplorerEmulator:
         if len(keys) != 1:
             raise validation("Expression must have exactly one of And, Or, Not, Dimensions, Tags, CostCategories")
         key = keys[0]
-        if key == "And":
-            if len(expression["And"]) < 2:
-                raise validation("And expression must have at least 2 operands")
-            return np.logical_and.reduce([self._mask(frame, e) for e in expression["And"]])
-        if key == "Or":
-            if len(expression["Or"]) < 2:
-                raise validation("Or expression must have at least 2 operands")
-            return np.logical_or.reduce([self._mask(frame, e) for e in expression["Or"]])
+        if key in COMBINE:
+            return self._combine(frame, key, expression[key])
         if key == "Not":
             return ~self._mask(frame, expression["Not"])
         if key == "CostCategories":
             raise validation("Cost categories are not defined in this account")
-        term = expression[key]
-        group = {"Type": "TAG" if key == "Tags" else "DIMENSION", "Key": term.get("Key")}
-        column = self._column(group)
+        return self._match(frame, key, expression[key])
+
+    def _combine(self, frame: pd.DataFrame, key: str, operands: list[dict[str, Any]]) -> np.ndarray:
+        if len(operands) < 2:
+            raise validation(f"{key} expression must have at least 2 operands")
+        return COMBINE[key].reduce([self._mask(frame, e) for e in operands])
+
+    def _match(self, frame: pd.DataFrame, key: str, term: dict[str, Any]) -> np.ndarray:
+        """A Dimensions or Tags term: rows matching any of its values by any of its MatchOptions."""
+        column = self._column({"Type": "TAG" if key == "Tags" else "DIMENSION", "Key": term.get("Key")})
         values = term.get("Values") or []
         options = term.get("MatchOptions") or ["EQUALS"]
         data = frame[column] if column in frame else pd.Series("", index=frame.index)
         mask = np.zeros(len(frame), bool)
-        if "EQUALS" in options:
-            mask |= data.isin(values).to_numpy()
-        if "ABSENT" in options:
-            mask |= (data == "").to_numpy()
-        if "STARTS_WITH" in options:
-            mask |= np.logical_or.reduce([data.str.startswith(v).to_numpy() for v in values] or [mask])
-        if "CONTAINS" in options:
-            mask |= np.logical_or.reduce([data.str.contains(v, regex=False).to_numpy() for v in values] or [mask])
+        for option, matches in MATCHERS.items():
+            if option in options:
+                mask |= matches(data, values)
         return mask
 
     # --- GetCostAndUsage ----------------------------------------------------------------------
@@ -186,24 +221,7 @@ class CostExplorerEmulator:
         return out
 
     def get_cost_and_usage(self, body: dict[str, Any]) -> dict[str, Any]:
-        period = body.get("TimePeriod") or {}
-        start, end = _date(period.get("Start"), "TimePeriod.Start"), _date(period.get("End"), "TimePeriod.End")
-        if start >= end:
-            raise validation("Start date (and hour) should be before end date (and hour)")
-        granularity = body.get("Granularity")
-        if granularity not in ("DAILY", "MONTHLY", "HOURLY"):
-            raise validation("Granularity must be one of DAILY, MONTHLY, HOURLY")
-        if granularity == "HOURLY":
-            raise validation("Hourly granularity is not enabled for this account")
-        metrics = body.get("Metrics") or []
-        if not metrics:
-            raise validation("Metrics is required")
-        unknown = [m for m in metrics if m not in METRICS]
-        if unknown:
-            raise validation(f"Invalid metrics: {unknown}; valid: {', '.join(METRICS)}")
-        groups = body.get("GroupBy") or []
-        if len(groups) > 2:
-            raise validation("GroupBy can have at most 2 elements")
+        start, end, granularity, metrics, groups = _cost_and_usage_request(body)
         columns = [self._column(g) for g in groups]
         frame = self.items
         day0, day1 = pd.Timestamp(start), pd.Timestamp(end)
@@ -219,11 +237,7 @@ class CostExplorerEmulator:
             if not groups:
                 result["Total"] = self._metrics(part, metrics)
             else:
-                data = part.assign(**{c: part[c] if c in part else "" for c in columns})
-                for keys, sub in data.groupby(columns, sort=True):
-                    keys = keys if isinstance(keys, tuple) else (keys,)
-                    labels = [f"{g['Key']}${k}" if g["Type"] == "TAG" else k for g, k in zip(groups, keys, strict=True)]
-                    result["Groups"].append({"Keys": labels, "Metrics": self._metrics(sub, metrics)})
+                result["Groups"] = self._groups(part, groups, columns, metrics)
             results.append(result)
         page, token = self._page(results, body)
         response: dict[str, Any] = {
@@ -234,6 +248,17 @@ class CostExplorerEmulator:
         if token:
             response["NextPageToken"] = token
         return response
+
+    def _groups(self, part: pd.DataFrame, groups: list[dict[str, Any]], columns: list[str],
+                metrics: list[str]) -> list[dict[str, Any]]:
+        """One entry per combination of the group columns' values, in key order."""
+        out = []
+        data = part.assign(**{c: part[c] if c in part else "" for c in columns})
+        for keys, sub in data.groupby(columns, sort=True):
+            keys = keys if isinstance(keys, tuple) else (keys,)
+            labels = [f"{g['Key']}${k}" if g["Type"] == "TAG" else k for g, k in zip(groups, keys, strict=True)]
+            out.append({"Keys": labels, "Metrics": self._metrics(sub, metrics)})
+        return out
 
     def _metrics(self, part: pd.DataFrame, metrics: list[str]) -> dict[str, dict[str, str]]:
         out = {}

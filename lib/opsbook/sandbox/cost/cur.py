@@ -142,7 +142,11 @@ class _Builder:
         self.p = _prefix(region)
         self.share = share
         self.lines: list[Line] = []
-        self.cluster = params.eks.cluster_name if region == params.region else f"{params.eks.cluster_name}-{self.p.lower()}"
+        self.main = region == params.region
+        self.cluster = params.eks.cluster_name if self.main else f"{params.eks.cluster_name}-{self.p.lower()}"
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{self.region}:{self.account}:{resource}"
 
     def tags(self, team: str | None, service: str | None, cluster: bool = False, **extra: str) -> dict[str, str]:
         tags = {"user_env": self.params.env}
@@ -170,15 +174,34 @@ class _Builder:
 def estate_lines(params: Params, gen: CurGenerator, inv: Inventory, region: str, share: float,
                  start: date, end: date, sp_discount: float) -> list[Line]:
     """The billable lines of the estate in one region (`share`: its part of the SMS traffic)."""
-    acct = params.account_id
-    b = _Builder(params, gen, region, acct, share)
-    r, p = region, b.p
-    arn = f"arn:aws:{{}}:{r}:{acct}:{{}}"
-    main = region == params.region
-    b.add("AmazonEKS", "AmazonEKS-Hours:perCluster", "CreateOperation", arn.format("eks", f"cluster/{b.cluster}"),
+    b = _Builder(params, gen, region, params.account_id, share)
+    b.add("AmazonEKS", "AmazonEKS-Hours:perCluster", "CreateOperation", b.arn("eks", f"cluster/{b.cluster}"),
           "Hrs", "hourly", 1.0, tags=b.tags("platform", "eks", True))
-    # nodes, their root volumes (gp2 from the launch template: a savings finding), burst capacity
-    covered_group = gen.savings_plan_node_group if main else None
+    _node_lines(b, inv, start, end)
+    _volume_lines(b, inv, start, end)
+    if b.main:
+        _leftover_lines(b, inv, end)
+    _rds_lines(b)
+    _nat_lines(b, inv)
+    _nlb_lines(b)
+    _s3_lines(b)
+    _transfer_kms_trail_lines(b)
+    if b.main:
+        _global_lines(b)
+    lines = b.lines
+    if b.main:
+        lines.append(_datadog_line(params))
+    for line in lines:
+        line.traffic_region = region
+        line.description = line.description or f"{line.usage_type} at ${line.rate:g} per {line.unit}"
+        if line.sp_covered:
+            line.description = f"{line.usage_type} covered by Savings Plan"
+    return lines
+
+
+def _node_lines(b: _Builder, inv: Inventory, start: date, end: date) -> None:
+    """Nodes, their root volumes (gp2 from the launch template: a savings finding), burst capacity."""
+    covered_group = b.gen.savings_plan_node_group if b.main else None
     for node in inv.nodes:
         itype = node["instance_type"]
         b.add("AmazonEC2", f"BoxUsage:{itype}", "RunInstances", node["instance_id"], "Hrs", "hourly", 1.0,
@@ -187,16 +210,20 @@ def estate_lines(params: Params, gen: CurGenerator, inv: Inventory, region: str,
         b.add("AmazonEC2", "EBS:VolumeUsage.gp2", "CreateVolume-Gp2", f"vol-{_hid(node['instance_id'], 'root')}",
               "GB-Mo", "storage", 50.0, az=node["az"], tags=b.tags(None, None, True))
     general = next((n for n in inv.nodes if n["node_group"] != covered_group), inv.nodes[0] if inv.nodes else None)
-    if general:
-        # the cluster autoscaler adds nodes on busy days; each month's burst node is gone now
-        for m_start, m_end in _months(start, end):
-            b.add("AmazonEC2", f"BoxUsage:{general['instance_type']}", "RunInstances",
-                  f"i-{_hid(region, 'burst', m_start)}", "Hrs", "burst", 1.0, az=general["az"],
-                  instance_type=general["instance_type"], valid_from=m_start, valid_to=m_end,
-                  tags=b.tags("platform", f"node-{general['node_group']}", True,
-                              user_eks_nodegroup_name=general["node_group"]))
-    # PVC volumes (gp3), their Velero snapshots (a new chain each month), drill leftovers
-    teams = {ns.name: ns.team for ns in params.namespaces}
+    if not general:
+        return
+    # the cluster autoscaler adds nodes on busy days; each month's burst node is gone now
+    for m_start, m_end in _months(start, end):
+        b.add("AmazonEC2", f"BoxUsage:{general['instance_type']}", "RunInstances",
+              f"i-{_hid(b.region, 'burst', m_start)}", "Hrs", "burst", 1.0, az=general["az"],
+              instance_type=general["instance_type"], valid_from=m_start, valid_to=m_end,
+              tags=b.tags("platform", f"node-{general['node_group']}", True,
+                          user_eks_nodegroup_name=general["node_group"]))
+
+
+def _volume_lines(b: _Builder, inv: Inventory, start: date, end: date) -> None:
+    """PVC volumes (gp3) and their Velero snapshots (a new chain each month)."""
+    teams = {ns.name: ns.team for ns in b.params.namespaces}
     for key, vol in inv.volumes.items():
         ns, pvc = key.split("/", 1)
         b.add("AmazonEC2", "EBS:VolumeUsage.gp3", "CreateVolume-Gp3", vol["volume_id"], "GB-Mo", "storage",
@@ -205,22 +232,28 @@ def estate_lines(params: Params, gen: CurGenerator, inv: Inventory, region: str,
                           user_kubernetes_io_created_for_pvc_namespace=ns))
         for m_start, m_end in _months(start, end):
             b.add("AmazonEC2", "EBS:SnapshotUsage", "CreateSnapshot",
-                  arn.format("ec2", f"snapshot/snap-{_hid(vol['volume_id'], m_start)}"), "GB-Mo", "storage",
+                  b.arn("ec2", f"snapshot/snap-{_hid(vol['volume_id'], m_start)}"), "GB-Mo", "storage",
                   0.35 * vol["size_gi"], valid_from=m_start, valid_to=m_end, tags=b.tags(None, "velero"))
-    if main:
-        for i, days_ago in enumerate((200, 120)):
-            b.add("AmazonEC2", "EBS:SnapshotUsage", "CreateSnapshot",
-                  arn.format("ec2", f"snapshot/snap-{_hid('drill-leftover', i)}"), "GB-Mo", "storage", 50.0,
-                  valid_from=end - timedelta(days=days_ago),
-                  tags=b.tags(None, None, user_opsbook_purpose="drill", user_opsbook_run_id=_hid("run", i, n=8)))
-        if inv.orphan_volume:
-            o = inv.orphan_volume
-            b.add("AmazonEC2", "EBS:VolumeUsage.gp2", "CreateVolume-Gp2", o["volume_id"], "GB-Mo", "storage",
-                  float(o["size_gi"]), az=o["az"], valid_from=end - timedelta(days=150), tags={})
-    # RDS Multi-AZ (the main database, or a like-sized one in another region)
-    for db in params.rds:
-        ident = db.identifier if main else f"{db.identifier}-{p.lower()}"
-        res = arn.format("rds", f"db:{ident}")
+
+
+def _leftover_lines(b: _Builder, inv: Inventory, end: date) -> None:
+    """Drill leftovers: two tagged snapshots, and an untagged orphan volume."""
+    for i, days_ago in enumerate((200, 120)):
+        b.add("AmazonEC2", "EBS:SnapshotUsage", "CreateSnapshot",
+              b.arn("ec2", f"snapshot/snap-{_hid('drill-leftover', i)}"), "GB-Mo", "storage", 50.0,
+              valid_from=end - timedelta(days=days_ago),
+              tags=b.tags(None, None, user_opsbook_purpose="drill", user_opsbook_run_id=_hid("run", i, n=8)))
+    if inv.orphan_volume:
+        o = inv.orphan_volume
+        b.add("AmazonEC2", "EBS:VolumeUsage.gp2", "CreateVolume-Gp2", o["volume_id"], "GB-Mo", "storage",
+              float(o["size_gi"]), az=o["az"], valid_from=end - timedelta(days=150), tags={})
+
+
+def _rds_lines(b: _Builder) -> None:
+    """RDS Multi-AZ (the main database, or a like-sized one in another region)."""
+    for db in b.params.rds:
+        ident = db.identifier if b.main else f"{db.identifier}-{b.p.lower()}"
+        res = b.arn("rds", f"db:{ident}")
         t = b.tags("platform", "mysql")
         b.add("AmazonRDS", f"Multi-AZUsage:{db.instance_class}", "CreateDBInstance:0002", res, "Hrs", "hourly", 1.0,
               instance_type=db.instance_class, tags=t)
@@ -228,73 +261,89 @@ def estate_lines(params: Params, gen: CurGenerator, inv: Inventory, region: str,
               float(db.allocated_storage_gb), tags=t)
         b.add("AmazonRDS", "RDS:ChargedBackupUsage", "", res, "GB-Mo", "storage",
               0.4 * db.allocated_storage_gb, growth=0.03, tags=t)
-    # NAT gateways: hours, and data processed (traffic; one AZ nearly idle; the anomaly)
-    idle_az = gen.idle_nat_az if main else None
-    nat_gb_per_hour = 4.0 * share / max(len(inv.nat_gateways), 1) / 0.88
+
+
+def _nat_lines(b: _Builder, inv: Inventory) -> None:
+    """NAT gateways: hours, and data processed (traffic; one AZ nearly idle; the anomaly)."""
+    idle_az = b.gen.idle_nat_az if b.main else None
+    nat_gb_per_hour = 4.0 * b.share / max(len(inv.nat_gateways), 1) / 0.88
     for i, (az, nat) in enumerate(inv.nat_gateways.items()):
-        res = arn.format("ec2", f"natgateway/{nat}")
+        res = b.arn("ec2", f"natgateway/{nat}")
         t = b.tags("platform", "nat")
         b.add("AmazonEC2", "NatGateway-Hours", "NatGateway", res, "Hrs", "hourly", 1.0, az=az, tags=t)
         b.add("AmazonEC2", "NatGateway-Bytes", "NatGateway", res, "GB", "driver",
               0.02 if az == idle_az else nat_gb_per_hour, az=az, elasticity=0.8, tags=t,
-              anomaly=main and i == 0)
-    # the ingress NLB
-    nlb = arn.format("elasticloadbalancing", f"loadbalancer/net/{b.cluster}-ingress/{_hid(region, 'nlb', n=16)}")
+              anomaly=b.main and i == 0)
+
+
+def _nlb_lines(b: _Builder) -> None:
+    """The ingress NLB."""
+    nlb = b.arn("elasticloadbalancing", f"loadbalancer/net/{b.cluster}-ingress/{_hid(b.region, 'nlb', n=16)}")
     t = b.tags("platform", "ingress-nginx", True)
     b.add("AWSELB", "LoadBalancerUsage", "LoadBalancing:Network", nlb, "Hrs", "hourly", 1.0, tags=t)
-    b.add("AWSELB", "LCUUsage", "LoadBalancing:Network", nlb, "LCU-Hrs", "driver", 2.5 * share / 0.88,
+    b.add("AWSELB", "LCUUsage", "LoadBalancing:Network", nlb, "LCU-Hrs", "driver", 2.5 * b.share / 0.88,
           elasticity=0.9, tags=t)
-    # S3 buckets (storage grows; the static and logs buckets see requests)
-    owners = {"terraform_state": "platform", "velero": "platform", "static": "customer", "logs": "platform",
-              "cur": "finance-systems"}
-    sizes = {"terraform_state": 1.0, "velero": 400.0, "static": 250.0, "logs": 900.0, "cur": 20.0}
-    for key, bucket in params.buckets.model_dump().items():
-        name = bucket if main else f"{bucket}-{p.lower()}"
-        if not main and key not in ("static", "velero"):
+
+
+BUCKET_OWNERS = {"terraform_state": "platform", "velero": "platform", "static": "customer", "logs": "platform",
+                 "cur": "finance-systems"}
+BUCKET_SIZES_GB = {"terraform_state": 1.0, "velero": 400.0, "static": 250.0, "logs": 900.0, "cur": 20.0}
+
+
+def _s3_lines(b: _Builder) -> None:
+    """S3 buckets (storage grows; the static and logs buckets see requests)."""
+    acct = b.account
+    for key, bucket in b.params.buckets.model_dump().items():
+        name = bucket if b.main else f"{bucket}-{b.p.lower()}"
+        if not b.main and key not in ("static", "velero"):
             continue
         logs = key == "logs"
         account = acct[:-3] + LOG_ARCHIVE_SUFFIX if logs else acct
-        t = b.tags(owners.get(key), f"s3-{key}")
+        t = b.tags(BUCKET_OWNERS.get(key), f"s3-{key}")
         b.add("AmazonS3", "TimedStorage-ByteHrs", "StandardStorage", name, "GB-Mo", "storage",
-              sizes.get(key, 10.0) * (1 if main else 0.3), growth=0.04 if logs else 0.015, tags=t, account=account)
+              BUCKET_SIZES_GB.get(key, 10.0) * (1 if b.main else 0.3), growth=0.04 if logs else 0.015, tags=t,
+              account=account)
         if key in ("static", "logs"):
             b.add("AmazonS3", "Requests-Tier1", "PutObject", name, "Requests", "driver",
-                  (6_000 if logs else 5_000) * share / 0.88, elasticity=0.9, tags=t, account=account)
+                  (6_000 if logs else 5_000) * b.share / 0.88, elasticity=0.9, tags=t, account=account)
             b.add("AmazonS3", "Requests-Tier2", "GetObject", name, "Requests", "driver",
-                  (2_000 if logs else 100_000) * share / 0.88, elasticity=0.9, tags=t, account=account)
-    # data transfer (no resource, no tags), KMS, CloudTrail
+                  (2_000 if logs else 100_000) * b.share / 0.88, elasticity=0.9, tags=t, account=account)
+
+
+def _transfer_kms_trail_lines(b: _Builder) -> None:
+    """Data transfer (no resource, no tags), KMS, CloudTrail."""
+    share, region = b.share, b.region
     b.add("AWSDataTransfer", "DataTransfer-Out-Bytes", "", "", "GB", "driver", 2.8 * share / 0.88, elasticity=0.95)
     b.add("AWSDataTransfer", "DataTransfer-Regional-Bytes", "InterZone-Out", "", "GB", "driver",
           6.0 * share / 0.88, elasticity=0.7)
-    keys = params.kms.model_dump() if main else {"rds": "alias/x"}
+    keys = b.params.kms.model_dump() if b.main else {"rds": "alias/x"}
     for name in keys:
-        b.add("awskms", "KMS-Keys", "CreateKey", arn.format("kms", f"key/{_hid(region, 'kms', name, n=36)}"),
+        b.add("awskms", "KMS-Keys", "CreateKey", b.arn("kms", f"key/{_hid(region, 'kms', name, n=36)}"),
               "Keys", "hourly", 1.0 / (24 * 30.4375), usage_type=f"{region}-KMS-Keys")
     b.add("awskms", "KMS-Requests", "GenerateDataKey", "", "Requests", "driver", 9_000 * share / 0.88,
           elasticity=0.9, usage_type=f"{region}-KMS-Requests")
-    b.add("AWSCloudTrail", "DataEventsRecorded", "", arn.format("cloudtrail", f"trail/{params.trail_name}"),
+    b.add("AWSCloudTrail", "DataEventsRecorded", "", b.arn("cloudtrail", f"trail/{b.params.trail_name}"),
           "Events", "driver", 20_000 * share / 0.88, elasticity=0.9)
-    if main:
-        # global: Route 53 zones (charged on the 1st) and queries; Datadog hosts (monthly, marketplace)
-        for zone in (params.zones.public, params.zones.private):
-            b.add("AmazonRoute53", "", "", f"arn:aws:route53:::hostedzone/Z{_hid(zone, n=13).upper()}",
-                  "HostedZone", "monthly", 1.0, usage_type="HostedZone", tags=b.tags("platform", "dns"))
-        b.add("AmazonRoute53", "", "", "", "Queries", "driver", 60_000 / 0.88, elasticity=0.9,
-              usage_type="DNS-Queries")
-        for line in b.lines[-3:]:
-            line.region = ""
-    lines = b.lines
-    if main:
-        hosts = len(params.eks.node_groups) and sum(g.desired_size for g in params.eks.node_groups)
-        lines.append(Line(DATADOG_PRODUCT_CODE, "Datadog-Pro-Hosts", "", "", "", "", "Hosts",
-                          list_price("Datadog", "global", "Datadog-Pro-Hosts"), "monthly", float(hosts), acct,
-                          family="Monitoring", description="Datadog Pro hosts (AWS Marketplace)"))
-    for line in lines:
-        line.traffic_region = region
-        line.description = line.description or f"{line.usage_type} at ${line.rate:g} per {line.unit}"
-        if line.sp_covered:
-            line.description = f"{line.usage_type} covered by Savings Plan"
-    return lines
+
+
+def _global_lines(b: _Builder) -> None:
+    """Route 53 zones (charged on the 1st) and queries: global, so no region."""
+    params = b.params
+    for zone in (params.zones.public, params.zones.private):
+        b.add("AmazonRoute53", "", "", f"arn:aws:route53:::hostedzone/Z{_hid(zone, n=13).upper()}",
+              "HostedZone", "monthly", 1.0, usage_type="HostedZone", tags=b.tags("platform", "dns"))
+    b.add("AmazonRoute53", "", "", "", "Queries", "driver", 60_000 / 0.88, elasticity=0.9,
+          usage_type="DNS-Queries")
+    for line in b.lines[-3:]:
+        line.region = ""
+
+
+def _datadog_line(params: Params) -> Line:
+    """Datadog hosts (monthly, AWS Marketplace)."""
+    hosts = len(params.eks.node_groups) and sum(g.desired_size for g in params.eks.node_groups)
+    return Line(DATADOG_PRODUCT_CODE, "Datadog-Pro-Hosts", "", "", "", "", "Hosts",
+                list_price("Datadog", "global", "Datadog-Pro-Hosts"), "monthly", float(hosts), params.account_id,
+                family="Monitoring", description="Datadog Pro hosts (AWS Marketplace)")
 
 
 def _months(start: date, end: date) -> list[tuple[date, date]]:
@@ -653,26 +702,9 @@ def generate(params: Params, out: Path, inventory: Inventory | None = None, buck
     t0 = time.monotonic()
     gen = params.cost.generator
     start, end = date_range(gen)
-    inventory = inventory or synthetic_inventory(params)
-    regions = {params.region: 1.0 - gen.other_region_share * len(params.other_regions)}
-    for other in params.other_regions:
-        regions[other] = gen.other_region_share
+    regions = _region_shares(params)
     sp_discount = params.cost.savings.savings_plan_discount
-    lines: list[Line] = []
-    for copy in range(gen.copies):
-        for region, share in regions.items():
-            if region == params.region and copy == 0:
-                inv = inventory
-            else:
-                estate = params if region == params.region else _other_estate(params)
-                inv = synthetic_inventory(estate, region, tag=f"c{copy}")
-            region_lines = estate_lines(params, gen, inv, region, share, start, end, sp_discount)
-            if copy:
-                region_lines = [ln for ln in region_lines if ln.kind != "monthly"]
-                for ln in region_lines:
-                    ln.resource_id = f"{ln.resource_id}-c{copy}" if ln.resource_id else ""
-                    ln.anomaly = False
-            lines.extend(region_lines)
+    lines = _all_lines(params, inventory or synthetic_inventory(params), regions, start, end, sp_discount)
     days = np.arange(np.datetime64(start, "D"), np.datetime64(end, "D"), dtype="datetime64[D]")
     sms = {region: sms_series(gen, days, share) for region, share in regions.items()}
     g = Generator(params, lines, start, end, sms, days, sp_discount)
@@ -683,26 +715,12 @@ def generate(params: Params, out: Path, inventory: Inventory | None = None, buck
     for spec in g.periods():
         table = g.table(spec)
         period = spec.start.strftime("%Y-%m")
-        ddir = layout.data_dir(period)
-        ddir.mkdir(parents=True, exist_ok=True)
-        for old in ddir.glob("*.parquet"):
-            old.unlink()
-        period_files = []
-        for k, off in enumerate(range(0, max(table.num_rows, 1), ROWS_PER_FILE)):
-            path = ddir / f"{cur.export_name}-{k + 1:05d}.snappy.parquet"
-            pq.write_table(table.slice(off, ROWS_PER_FILE), path, compression="snappy")
-            period_files.append(path)
+        period_files = _write_period(layout, period, table)
         rows += table.num_rows
         files += [str(p.relative_to(out)) for p in period_files]
         _write_manifest(layout, params, bucket or cur.bucket or params.buckets.cur, period, spec, period_files, out)
         del table
-    csv_path = out / "drivers" / "sms-volume.csv"
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
-    with csv_path.open("w") as fh:
-        fh.write("date,region,sms_count\n")
-        for i, day in enumerate(days):
-            for region in regions:
-                fh.write(f"{day},{region},{int(sms[region][i])}\n")
+    csv_path = _write_sms_csv(out / "drivers" / "sms-volume.csv", days, sms)
     anomaly_day = end - timedelta(days=gen.anomaly_days_ago)
     return {
         "rows": rows, "files": files, "start": start.isoformat(), "end": end.isoformat(),
@@ -711,6 +729,67 @@ def generate(params: Params, out: Path, inventory: Inventory | None = None, buck
                     "usage_type_suffix": "NatGateway-Bytes"},
         "seconds": round(time.monotonic() - t0, 3),
     }
+
+
+def _region_shares(params: Params) -> dict[str, float]:
+    """Each region's share of the SMS traffic: the other regions a fixed share each, the rest the main one."""
+    gen = params.cost.generator
+    regions = {params.region: 1.0 - gen.other_region_share * len(params.other_regions)}
+    for other in params.other_regions:
+        regions[other] = gen.other_region_share
+    return regions
+
+
+def _all_lines(params: Params, inventory: Inventory, regions: dict[str, float], start: date, end: date,
+               sp_discount: float) -> list[Line]:
+    """The lines of every region, `copies` times over (copies past the first: synthetic ids, no monthly lines)."""
+    gen = params.cost.generator
+    lines: list[Line] = []
+    for copy in range(gen.copies):
+        for region, share in regions.items():
+            if region == params.region and copy == 0:
+                inv = inventory
+            else:
+                estate = params if region == params.region else _other_estate(params)
+                inv = synthetic_inventory(estate, region, tag=f"c{copy}")
+            region_lines = estate_lines(params, gen, inv, region, share, start, end, sp_discount)
+            if copy:
+                region_lines = _as_copy(region_lines, copy)
+            lines.extend(region_lines)
+    return lines
+
+
+def _as_copy(lines: list[Line], copy: int) -> list[Line]:
+    """A copy of the estate (benchmarks): its own resource ids, no monthly lines, no anomaly."""
+    lines = [ln for ln in lines if ln.kind != "monthly"]
+    for ln in lines:
+        ln.resource_id = f"{ln.resource_id}-c{copy}" if ln.resource_id else ""
+        ln.anomaly = False
+    return lines
+
+
+def _write_period(layout: CurLayout, period: str, table: pa.Table) -> list[Path]:
+    """One billing period's Parquet files (replacing those there), ROWS_PER_FILE rows each at most."""
+    ddir = layout.data_dir(period)
+    ddir.mkdir(parents=True, exist_ok=True)
+    for old in ddir.glob("*.parquet"):
+        old.unlink()
+    period_files = []
+    for k, off in enumerate(range(0, max(table.num_rows, 1), ROWS_PER_FILE)):
+        path = ddir / f"{layout.export}-{k + 1:05d}.snappy.parquet"
+        pq.write_table(table.slice(off, ROWS_PER_FILE), path, compression="snappy")
+        period_files.append(path)
+    return period_files
+
+
+def _write_sms_csv(csv_path: Path, days: np.ndarray, sms: dict[str, np.ndarray]) -> Path:
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    with csv_path.open("w") as fh:
+        fh.write("date,region,sms_count\n")
+        for i, day in enumerate(days):
+            for region in sms:
+                fh.write(f"{day},{region},{int(sms[region][i])}\n")
+    return csv_path
 
 
 def _other_estate(params: Params) -> Params:

@@ -50,6 +50,47 @@ def _strip(obj: dict[str, Any], *keys: str) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in keys}
 
 
+def _assign_name(rtype: ResourceType, meta: dict[str, Any]) -> None:
+    """The object's name: given, or generateName plus five random characters; checked for its kind."""
+    if not meta.get("name") and meta.get("generateName"):
+        alphabet = "bcdfghjklmnpqrstvwxz2456789"
+        meta["name"] = meta["generateName"] + "".join(secrets.choice(alphabet) for _ in range(5))
+    if not meta.get("name"):
+        cause = {"reason": "FieldValueRequired", "message": "Required value: name or generateName is required",
+                 "field": "metadata.name"}
+        raise invalid(rtype.group_kind, "", rtype.group, rtype.kind, [cause])
+    if causes := kinds.name_causes(rtype.kind, meta["name"]):
+        raise invalid(rtype.group_kind, meta["name"], rtype.group, rtype.kind, causes)
+
+
+def _status_change(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Through the status subresource only status changes: the old object with the new status."""
+    status = new.get("status")
+    changed = copy.deepcopy(old)
+    changed["status"] = status
+    if status is None:
+        changed.pop("status")
+    return changed
+
+
+IMMUTABLE_METADATA = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation",
+                      "namespace")
+
+
+def _keep_server_fields(rtype: ResourceType, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """A write to the main endpoint keeps the server's metadata, and the status when it has a subresource."""
+    if rtype.status_subresource:
+        # The main endpoint ignores status when the kind has a status subresource.
+        new.pop("status", None)
+        if "status" in old:
+            new["status"] = copy.deepcopy(old["status"])
+    for immutable in IMMUTABLE_METADATA:
+        if immutable in old["metadata"]:
+            new["metadata"][immutable] = old["metadata"][immutable]
+        else:
+            new["metadata"].pop(immutable, None)
+
+
 class Api:
     """The emulated API server's state and verbs."""
 
@@ -165,15 +206,7 @@ class Api:
         self._need_verb(rtype, "create")
         obj = self._typed(rtype, body, namespace)
         meta = obj["metadata"]
-        if not meta.get("name") and meta.get("generateName"):
-            alphabet = "bcdfghjklmnpqrstvwxz2456789"
-            meta["name"] = meta["generateName"] + "".join(secrets.choice(alphabet) for _ in range(5))
-        if not meta.get("name"):
-            cause = {"reason": "FieldValueRequired", "message": "Required value: name or generateName is required",
-                     "field": "metadata.name"}
-            raise invalid(rtype.group_kind, "", rtype.group, rtype.kind, [cause])
-        if causes := kinds.name_causes(rtype.kind, meta["name"]):
-            raise invalid(rtype.group_kind, meta["name"], rtype.group, rtype.kind, causes)
+        _assign_name(rtype, meta)
         for server_field in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields"):
             meta.pop(server_field, None)
         if rtype.crd and rtype.status_subresource:
@@ -182,23 +215,28 @@ class Api:
         self._crd_checks(rtype, obj)
         self._schema_checks(rtype, obj, call)
         with self._write:
-            if rtype.namespaced:
-                self._check_namespace(namespace or "")
-            if self.store.get(rtype.key, meta.get("namespace", ""), meta["name"]) is not None:
-                raise already_exists(rtype.group_resource, meta["name"], rtype.group, rtype.plural)
-            meta["uid"] = str(uuid.uuid4())
-            meta["creationTimestamp"] = now()
-            meta["generation"] = 1
-            if call.dry_run:
-                return obj
-            if rtype.key == CRD_KEY:
-                obj["status"] = crds.established_status(obj, meta["creationTimestamp"])
-                for served in crds.resource_types(obj):
-                    self.registry.add(served)
-            stored = self.store.write(rtype.key, obj, "ADDED")
-            if rtype.kind == "Namespace" and not rtype.group:
-                self._namespace_added(meta["name"])
-            return stored
+            return self._insert(rtype, namespace, obj, call)
+
+    def _insert(self, rtype: ResourceType, namespace: str | None, obj: dict[str, Any], call: Call) -> dict[str, Any]:
+        """Store a new object (under the write lock): uid, timestamps; a CRD serves its kinds from now on."""
+        meta = obj["metadata"]
+        if rtype.namespaced:
+            self._check_namespace(namespace or "")
+        if self.store.get(rtype.key, meta.get("namespace", ""), meta["name"]) is not None:
+            raise already_exists(rtype.group_resource, meta["name"], rtype.group, rtype.plural)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = now()
+        meta["generation"] = 1
+        if call.dry_run:
+            return obj
+        if rtype.key == CRD_KEY:
+            obj["status"] = crds.established_status(obj, meta["creationTimestamp"])
+            for served in crds.resource_types(obj):
+                self.registry.add(served)
+        stored = self.store.write(rtype.key, obj, "ADDED")
+        if rtype.kind == "Namespace" and not rtype.group:
+            self._namespace_added(meta["name"])
+        return stored
 
     def _namespace_added(self, namespace: str) -> None:
         # The service account controller gives every namespace its `default` ServiceAccount.
@@ -280,24 +318,9 @@ class Api:
     def _replace(self, rtype: ResourceType, old: dict[str, Any], new: dict[str, Any], subresource: str | None,
                  call: Call) -> dict[str, Any]:
         if subresource == "status":
-            # Only status changes through the status subresource.
-            status = new.get("status")
-            new = copy.deepcopy(old)
-            new["status"] = status
-            if status is None:
-                new.pop("status")
+            new = _status_change(old, new)
         else:
-            if rtype.status_subresource:
-                # The main endpoint ignores status when the kind has a status subresource.
-                new.pop("status", None)
-                if "status" in old:
-                    new["status"] = copy.deepcopy(old["status"])
-            for immutable in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-                              "generation", "namespace"):
-                if immutable in old["metadata"]:
-                    new["metadata"][immutable] = old["metadata"][immutable]
-                else:
-                    new["metadata"].pop(immutable, None)
+            _keep_server_fields(rtype, old, new)
             kinds.prepare_update(rtype.kind, new, old)
             self._crd_checks(rtype, new)
         new["metadata"].pop("managedFields", None)

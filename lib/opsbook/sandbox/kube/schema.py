@@ -44,26 +44,32 @@ def to_json_schema(node: Any) -> Any:
     """Translate an OpenAPI v3 (Kubernetes structural) schema into JSON Schema draft 4."""
     if not isinstance(node, dict):
         return node
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if key.startswith("x-kubernetes-") or key in ("nullable", "description", "example"):
-            continue
-        if key in ("properties", "patternProperties"):
-            out[key] = {name: to_json_schema(sub) for name, sub in value.items()}
-        elif key in ("items", "additionalProperties", "not") and isinstance(value, dict):
-            out[key] = to_json_schema(value)
-        elif key in ("allOf", "anyOf", "oneOf"):
-            out[key] = [to_json_schema(sub) for sub in value]
-        else:
-            out[key] = value
+    out = {key: _translate(key, value) for key, value in node.items()
+           if not key.startswith("x-kubernetes-") and key not in ("nullable", "description", "example")}
     if node.get("x-kubernetes-int-or-string") and "anyOf" not in out:
         out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
     if node.get("nullable"):
-        if "type" in out:
-            out["type"] = [out["type"], "null"]
-        if "enum" in out:
-            out["enum"] = [*out["enum"], None]
+        _allow_null(out)
     return out
+
+
+def _translate(key: str, value: Any) -> Any:
+    """One keyword's value, its sub-schemas translated."""
+    if key in ("properties", "patternProperties"):
+        return {name: to_json_schema(sub) for name, sub in value.items()}
+    if key in ("items", "additionalProperties", "not") and isinstance(value, dict):
+        return to_json_schema(value)
+    if key in ("allOf", "anyOf", "oneOf"):
+        return [to_json_schema(sub) for sub in value]
+    return value
+
+
+def _allow_null(out: dict[str, Any]) -> None:
+    """`nullable: true`: null is one more type, and one more enum value."""
+    if "type" in out:
+        out["type"] = [out["type"], "null"]
+    if "enum" in out:
+        out["enum"] = [*out["enum"], None]
 
 
 @lru_cache(maxsize=64)

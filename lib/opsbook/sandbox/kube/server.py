@@ -25,21 +25,32 @@ class Target:
 
 def resolve(api: Api, path: str) -> Target | dict[str, Any]:
     """A discovery document for discovery paths, else the resource the path names."""
-    parts = [p for p in path.split("/") if p]
+    found = _group_version(api, [p for p in path.split("/") if p])
+    if isinstance(found, dict):
+        return found
+    group, version, rest = found
+    if not rest:
+        return discovery.resource_list(api.registry, group, version)
+    return _target(api, group, version, rest)
+
+
+def _group_version(api: Api, parts: list[str]) -> tuple[str, str, list[str]] | dict[str, Any]:
+    """The discovery document of /api, /apis and /apis/<group>; else the group, version and the rest."""
     if parts == ["api"]:
         return discovery.core_versions(api.server_address)
     if parts == ["apis"]:
         return discovery.group_list(api.registry)
-    if parts and parts[0] == "api" and len(parts) >= 2:
-        group, version, rest = "", parts[1], parts[2:]
-    elif parts and parts[0] == "apis" and len(parts) >= 2:
-        if len(parts) == 2:
-            return discovery.group(api.registry, parts[1])
-        group, version, rest = parts[1], parts[2], parts[3:]
-    else:
-        raise ApiError(404, "the server could not find the requested resource")
-    if not rest:
-        return discovery.resource_list(api.registry, group, version)
+    if len(parts) >= 2 and parts[0] == "api":
+        return "", parts[1], parts[2:]
+    if len(parts) == 2 and parts[0] == "apis":
+        return discovery.group(api.registry, parts[1])
+    if len(parts) >= 3 and parts[0] == "apis":
+        return parts[1], parts[2], parts[3:]
+    raise ApiError(404, "the server could not find the requested resource")
+
+
+def _target(api: Api, group: str, version: str, rest: list[str]) -> Target:
+    """The resource under /<group>/<version>: [namespaces/<ns>/]<plural>[/<name>[/<subresource>]]."""
     namespaced_path = (
         rest[0] == "namespaces"
         and len(rest) >= 3
@@ -131,27 +142,35 @@ class Handler(BaseHTTPRequestHandler):
             self._send(500, ApiError(500, f"internal error in the sandbox API server: {exc!r}").status())
 
     def _serve(self, method: str, t: Target, query: dict[str, str], body: Any) -> None:
-        api = self.server.api
         call = Call(dry_run=query.get("dryRun") == "All", field_validation=query.get("fieldValidation") or "Warn")
-        limit = int(query["limit"]) if query.get("limit", "").isdigit() else None
         if t.name is None:
-            if method == "GET" and query.get("watch") in ("true", "1"):
-                timeout = float(query["timeoutSeconds"]) if query.get("timeoutSeconds") else None
-                events = api.watch(t.rtype, t.namespace, query.get("labelSelector"), query.get("fieldSelector"),
-                                   query.get("resourceVersion"), timeout)
-                return self._stream(events)
-            if method == "GET":
-                return self._send(200, api.list(t.rtype, t.namespace, query.get("labelSelector"),
-                                                query.get("fieldSelector"), limit, query.get("continue")))
-            if method == "POST":
-                if t.rtype.namespaced and t.namespace is None:
-                    raise ApiError(405, f"create {t.rtype.plural} needs a namespace in the path")
-                return self._send(201, api.create(t.rtype, t.namespace, body, call), call.warnings)
-            if method == "DELETE":
-                call.dry_run = call.dry_run or "All" in ((body or {}).get("dryRun") or [])
-                return self._send(200, api.delete_collection(t.rtype, t.namespace, query.get("labelSelector"),
-                                                             query.get("fieldSelector"), call))
-            raise ApiError(405, f"{method} is not allowed on a collection")
+            self._serve_collection(method, t, query, body, call)
+        else:
+            self._serve_object(method, t, query, body, call)
+
+    def _serve_collection(self, method: str, t: Target, query: dict[str, str], body: Any, call: Call) -> None:
+        api = self.server.api
+        if method == "GET" and query.get("watch") in ("true", "1"):
+            timeout = float(query["timeoutSeconds"]) if query.get("timeoutSeconds") else None
+            events = api.watch(t.rtype, t.namespace, query.get("labelSelector"), query.get("fieldSelector"),
+                               query.get("resourceVersion"), timeout)
+            return self._stream(events)
+        if method == "GET":
+            limit = int(query["limit"]) if query.get("limit", "").isdigit() else None
+            return self._send(200, api.list(t.rtype, t.namespace, query.get("labelSelector"),
+                                            query.get("fieldSelector"), limit, query.get("continue")))
+        if method == "POST":
+            if t.rtype.namespaced and t.namespace is None:
+                raise ApiError(405, f"create {t.rtype.plural} needs a namespace in the path")
+            return self._send(201, api.create(t.rtype, t.namespace, body, call), call.warnings)
+        if method == "DELETE":
+            call.dry_run = call.dry_run or "All" in ((body or {}).get("dryRun") or [])
+            return self._send(200, api.delete_collection(t.rtype, t.namespace, query.get("labelSelector"),
+                                                         query.get("fieldSelector"), call))
+        raise ApiError(405, f"{method} is not allowed on a collection")
+
+    def _serve_object(self, method: str, t: Target, query: dict[str, str], body: Any, call: Call) -> None:
+        api = self.server.api
         if method == "GET":
             return self._send(200, api.get(t.rtype, t.namespace, t.name))
         if method == "PUT":

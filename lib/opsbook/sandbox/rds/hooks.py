@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,85 +38,85 @@ def _aware(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _install() -> None:
-    global _INSTALLED
-    if _INSTALLED:
-        return
-    from moto.rds import models, responses
-    from moto.rds.exceptions import InvalidParameterCombination
+# --- what the data plane does after each wrapped RDSBackend call (its arguments as moto's) ---
 
-    backend = models.RDSBackend
-    originals = {name: getattr(backend, name) for name in (
-        "create_db_instance", "create_db_snapshot", "delete_db_snapshot", "delete_db_instance",
-        "restore_db_instance_from_db_snapshot", "restore_db_instance_to_point_in_time")}
 
-    def create_db_instance(self: Any, db_kwargs: dict[str, Any]) -> Any:
-        instance = originals["create_db_instance"](self, db_kwargs)
+def _after_create_db_instance(plane: Any, instance: Any, db_kwargs: dict[str, Any]) -> None:
+    plane.ensure_instance(instance)
+
+
+def _after_create_db_snapshot(plane: Any, _snapshot: Any, db_instance_identifier: str,
+                              db_snapshot_identifier: str, *_: Any, **__: Any) -> None:
+    plane.capture_snapshot(db_instance_identifier, db_snapshot_identifier, datetime.now(UTC))
+
+
+def _after_delete_db_snapshot(plane: Any, _snapshot: Any, db_snapshot_identifier: str) -> None:
+    plane.drop_snapshot(db_snapshot_identifier)
+
+
+def _after_delete_db_instance(plane: Any, _instance: Any, db_instance_identifier: str,
+                              *_: Any, **__: Any) -> None:
+    plane.drop_instance(db_instance_identifier)
+
+
+def _after_restore_from_snapshot(plane: Any, instance: Any, from_snapshot_id: str,
+                                 overrides: dict[str, Any]) -> None:
+    plane.restore_snapshot(from_snapshot_id.rsplit(":", 1)[-1], instance)
+
+
+def _after_restore_to_time(plane: Any, instance: Any, source_db_identifier: str, target_db_identifier: str,
+                           overrides: dict[str, Any]) -> None:
+    when = overrides.get("restore_time")
+    at = datetime.now(UTC) if overrides.get("use_latest_restorable_time") or when is None else _aware(when)
+    plane.restore_to_time(source_db_identifier, instance, at)
+
+
+AFTER: dict[str, Callable[..., None]] = {
+    "create_db_instance": _after_create_db_instance,
+    "create_db_snapshot": _after_create_db_snapshot,
+    "delete_db_snapshot": _after_delete_db_snapshot,
+    "delete_db_instance": _after_delete_db_instance,
+    "restore_db_instance_from_db_snapshot": _after_restore_from_snapshot,
+    "restore_db_instance_to_point_in_time": _after_restore_to_time,
+}
+
+
+def _follow(original: Callable[..., Any], after: Callable[..., None]) -> Callable[..., Any]:
+    """`original`, then `after` on the active data plane (if any) with its result and arguments."""
+
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, *args, **kwargs)
         if _ACTIVE is not None:
-            _ACTIVE.ensure_instance(instance)
-        return instance
+            after(_ACTIVE, result, *args, **kwargs)
+        return result
 
-    def create_db_snapshot(self: Any, db_instance_identifier: str, db_snapshot_identifier: str,
-                           *args: Any, **kwargs: Any) -> Any:
-        snapshot = originals["create_db_snapshot"](self, db_instance_identifier, db_snapshot_identifier,
-                                                   *args, **kwargs)
-        if _ACTIVE is not None:
-            _ACTIVE.capture_snapshot(db_instance_identifier, db_snapshot_identifier, datetime.now(UTC))
-        return snapshot
+    wrapper.__name__ = wrapper.__qualname__ = original.__name__
+    return wrapper
 
-    def delete_db_snapshot(self: Any, db_snapshot_identifier: str) -> Any:
-        snapshot = originals["delete_db_snapshot"](self, db_snapshot_identifier)
-        if _ACTIVE is not None:
-            _ACTIVE.drop_snapshot(db_snapshot_identifier)
-        return snapshot
 
-    def delete_db_instance(self: Any, db_instance_identifier: str, *args: Any, **kwargs: Any) -> Any:
-        instance = originals["delete_db_instance"](self, db_instance_identifier, *args, **kwargs)
-        if _ACTIVE is not None:
-            _ACTIVE.drop_instance(db_instance_identifier)
-        return instance
-
-    def restore_db_instance_from_db_snapshot(self: Any, from_snapshot_id: str, overrides: dict[str, Any]) -> Any:
-        instance = originals["restore_db_instance_from_db_snapshot"](self, from_snapshot_id, overrides)
-        if _ACTIVE is not None:
-            _ACTIVE.restore_snapshot(from_snapshot_id.rsplit(":", 1)[-1], instance)
-        return instance
-
-    def restore_db_instance_to_point_in_time(self: Any, source_db_identifier: str, target_db_identifier: str,
-                                             overrides: dict[str, Any]) -> Any:
-        instance = originals["restore_db_instance_to_point_in_time"](
-            self, source_db_identifier, target_db_identifier, overrides)
-        if _ACTIVE is not None:
-            when = overrides.get("restore_time")
-            at = datetime.now(UTC) if overrides.get("use_latest_restorable_time") or when is None else _aware(when)
-            _ACTIVE.restore_to_time(source_db_identifier, instance, at)
-        return instance
-
-    for name, func in [("create_db_instance", create_db_instance), ("create_db_snapshot", create_db_snapshot),
-                       ("delete_db_snapshot", delete_db_snapshot), ("delete_db_instance", delete_db_instance),
-                       ("restore_db_instance_from_db_snapshot", restore_db_instance_from_db_snapshot),
-                       ("restore_db_instance_to_point_in_time", restore_db_instance_to_point_in_time)]:
-        setattr(backend, name, func)
-
-    # the endpoint a sandbox instance reports is its proxy on loopback
-    original_address = models.DBInstance.address
+def _report_proxy_address(instance_class: Any) -> None:
+    """The endpoint a sandbox instance reports is its proxy on loopback."""
+    original_address = instance_class.address
 
     def address(self: Any) -> str:
         return getattr(self, "sandbox_endpoint_host", None) or original_address.fget(self)
 
-    models.DBInstance.address = property(address)
+    instance_class.address = property(address)
 
-    # the restore window AWS reports and moto leaves out: instance creation to now
-    def restore_window(self: Any) -> dict[str, datetime] | None:
-        instance = self.backend.databases.get(self.db_instance_identifier)
-        if instance is None:
-            return None
-        return {"EarliestTime": _aware(instance.instance_create_time), "LatestTime": datetime.now(UTC)}
 
-    models.DBInstanceAutomatedBackup.restore_window = property(restore_window)
+def _restore_window(self: Any) -> dict[str, datetime] | None:
+    """The restore window AWS reports and moto leaves out: instance creation to now."""
+    instance = self.backend.databases.get(self.db_instance_identifier)
+    if instance is None:
+        return None
+    return {"EarliestTime": _aware(instance.instance_create_time), "LatestTime": datetime.now(UTC)}
 
-    # moto ignores ForceFailover: emulate the failover of a Multi-AZ instance
-    original_reboot = responses.RDSResponse.reboot_db_instance
+
+def _emulate_forced_failover(response_class: Any) -> None:
+    """moto ignores ForceFailover: emulate the failover of a Multi-AZ instance."""
+    from moto.rds.exceptions import InvalidParameterCombination
+
+    original_reboot = response_class.reboot_db_instance
 
     def reboot_db_instance(self: Any) -> Any:
         force = str(self.params.get("ForceFailover", "")).lower() in ("true", "1")
@@ -129,5 +130,18 @@ def _install() -> None:
                 _ACTIVE.failover(instance)
         return original_reboot(self)
 
-    responses.RDSResponse.reboot_db_instance = reboot_db_instance
+    response_class.reboot_db_instance = reboot_db_instance
+
+
+def _install() -> None:
+    global _INSTALLED
+    if _INSTALLED:
+        return
+    from moto.rds import models, responses
+
+    for name, after in AFTER.items():
+        setattr(models.RDSBackend, name, _follow(getattr(models.RDSBackend, name), after))
+    _report_proxy_address(models.DBInstance)
+    models.DBInstanceAutomatedBackup.restore_window = property(_restore_window)
+    _emulate_forced_failover(responses.RDSResponse)
     _INSTALLED = True

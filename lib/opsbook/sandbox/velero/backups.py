@@ -156,7 +156,7 @@ def run(ctx: Ctx, backup: dict[str, Any]) -> None:
         _upload(store, name, collected, snapshots, blog, failures, warnings)
         current = ctx.get("backups", name) or backup
         store.put(store.layout.backup_metadata(name), json.dumps({**current, "status": final}).encode())
-    except Exception as exc:  # noqa: BLE001 - an upload failure fails the backup, as in Velero
+    except Exception as exc:  # an upload failure fails the backup, as in Velero
         log.warning("velero: upload of backup %s failed", name, exc_info=True)
         final.update(phase="Failed", failureReason=f"error uploading backup: {exc}")
     ctx.status("backups", name, **final)

@@ -44,6 +44,18 @@ class Controller:
         self._lock = threading.Lock()
         self._last_location_check = 0.0
         self.idle = threading.Event()
+        # work item kind -> what runs it (`handle`)
+        self._run_new: dict[str, Callable[[dict[str, Any]], Any]] = {
+            "backups": lambda obj: backups.run(self.ctx, obj),
+            "restores": self._run_restore,
+            "deletebackuprequests": lambda obj: deletion.run(self.ctx, obj),
+        }
+        self._on_change: dict[str, Callable[[str], Any]] = {
+            "schedules": lambda _: schedules.run_schedules(self.ctx),
+            "backupstoragelocations": lambda _: schedules.validate_locations(self.ctx),
+            "namespace-deleted": lambda name: self.ctx.dataplane.drop_namespace(name),
+            "volume-deleted": self._reclaim_deleted_volumes,
+        }
 
     # --- one pass (also used at start, synchronously) ------------------------------------------
 
@@ -57,28 +69,25 @@ class Controller:
         self._run_due(until=float("inf"))
 
     def handle(self, kind: str, name: str) -> None:
-        ctx = self.ctx
-        if kind in ("backups", "restores", "deletebackuprequests"):
-            obj = ctx.get(kind, name)
-            if obj is None or (obj.get("status") or {}).get("phase", "") not in NEW:
-                return
-            if kind == "backups":
-                backups.run(ctx, obj)
-            elif kind == "restores":
-                kubelet = restores.run(ctx, obj)
-                if kubelet is not None:
-                    self.later(READY_DELAY_SECONDS, kubelet)
-            else:
-                deletion.run(ctx, obj)
-        elif kind == "schedules":
-            schedules.run_schedules(ctx)
-        elif kind == "backupstoragelocations":
-            schedules.validate_locations(ctx)
-        elif kind == "namespace-deleted":
-            ctx.dataplane.drop_namespace(name)
-        elif kind == "volume-deleted":
-            while not self.deleted_pvs.empty():
-                volumes.reclaim_deleted_pv(ctx, self.deleted_pvs.get_nowait())
+        """One work item: a new Backup/Restore/DeleteBackupRequest is run, other kinds react to a change."""
+        run_new = self._run_new.get(kind)
+        if run_new is not None:
+            obj = self.ctx.get(kind, name)
+            if obj is not None and (obj.get("status") or {}).get("phase", "") in NEW:
+                run_new(obj)
+            return
+        on_change = self._on_change.get(kind)
+        if on_change is not None:
+            on_change(name)
+
+    def _run_restore(self, restore: dict[str, Any]) -> None:
+        kubelet = restores.run(self.ctx, restore)
+        if kubelet is not None:
+            self.later(READY_DELAY_SECONDS, kubelet)
+
+    def _reclaim_deleted_volumes(self, _: str) -> None:
+        while not self.deleted_pvs.empty():
+            volumes.reclaim_deleted_pv(self.ctx, self.deleted_pvs.get_nowait())
 
     def later(self, delay: float, action: Callable[[], Any]) -> None:
         with self._lock:
@@ -97,7 +106,7 @@ class Controller:
     def _safely(action: Callable[[], Any]) -> None:
         try:
             action()
-        except Exception:  # noqa: BLE001 - the controller keeps running, as a real one would
+        except Exception:  # the controller keeps running, as a real one would
             log.warning("velero emulator: work item failed", exc_info=True)
 
     # --- threads -----------------------------------------------------------------------------

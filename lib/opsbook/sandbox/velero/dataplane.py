@@ -336,7 +336,7 @@ class DataPlane:
             try:
                 self._drop(kind, name)
                 self._forget(kind, name)
-            except Exception:  # noqa: BLE001 - best effort: stop() and the next sandbox retry
+            except Exception:  # best effort: stop() and the next sandbox retry
                 log.warning("velero dataplane: could not drop %s %s", kind, name, exc_info=True)
         return [name for _, name in sorted(items)]
 

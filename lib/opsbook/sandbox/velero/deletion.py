@@ -48,17 +48,36 @@ def run(ctx: Ctx, request: dict[str, Any]) -> None:
 
 
 def delete_backup(ctx: Ctx, backup: dict[str, Any]) -> list[str]:
+    """Delete a backup's snapshots, its restores, its files and the Backup; the errors that stopped it."""
     name = backup["metadata"]["name"]
-    errors: list[str] = []
     location = ctx.get("backupstoragelocations", (backup.get("spec") or {}).get("storageLocation") or "default")
     store = ObjectStore.of(ctx, location) if location else None
-    snapshots: list[dict[str, Any]] = []
+    snapshots, errors = _snapshot_list(store, name) if store is not None else ([], [])
+    errors += _delete_snapshots(ctx, snapshots)
+    _delete_restores(ctx, store, name)
+    if errors:
+        return errors
     if store is not None:
         try:
-            snapshots = gunzip_json(store.get(store.layout.backup_volume_snapshots(name))) or []
-        except Exception as exc:  # noqa: BLE001 - no list: nothing to delete, not an error
-            if "NoSuchKey" not in str(exc):
-                errors.append(f"error getting the volume snapshots of backup {name}: {exc}")
+            store.delete_dir(store.layout.backup_dir(name))
+        except Exception as exc:  # noqa: BLE001 - listed in status.errors; the Backup stays, as in Velero
+            return [f"error deleting backup {name} from the object store: {exc}"]
+    ctx.delete("backups", name)
+    return []
+
+
+def _snapshot_list(store: ObjectStore, name: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """The backup's volume snapshots as its snapshot list in the object store has them, and any error."""
+    try:
+        return gunzip_json(store.get(store.layout.backup_volume_snapshots(name))) or [], []
+    except Exception as exc:  # noqa: BLE001 - no list: nothing to delete, not an error
+        if "NoSuchKey" not in str(exc):
+            return [], [f"error getting the volume snapshots of backup {name}: {exc}"]
+        return [], []
+
+
+def _delete_snapshots(ctx: Ctx, snapshots: list[dict[str, Any]]) -> list[str]:
+    errors = []
     for snap in snapshots:
         snap_id = (snap.get("status") or {}).get("providerSnapshotID")
         if not snap_id:
@@ -66,8 +85,13 @@ def delete_backup(ctx: Ctx, backup: dict[str, Any]) -> list[str]:
         try:
             volumes.delete_snapshot(ctx, snap_id)
             ctx.dataplane.drop_snapshot(snap_id)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - each failure is listed in status.errors, the rest go on
             errors.append(f"error deleting snapshot {snap_id}: {exc}")
+    return errors
+
+
+def _delete_restores(ctx: Ctx, store: ObjectStore | None, name: str) -> None:
+    """The Restores made from the backup, with their files."""
     for restore in ctx.list("restores"):
         if (restore.get("spec") or {}).get("backupName") != name:
             continue
@@ -75,15 +99,6 @@ def delete_backup(ctx: Ctx, backup: dict[str, Any]) -> list[str]:
         if store is not None:
             store.delete_dir(store.layout.restore_dir(rname))
         ctx.delete("restores", rname)
-    if errors:
-        return errors
-    if store is not None:
-        try:
-            store.delete_dir(store.layout.backup_dir(name))
-        except Exception as exc:  # noqa: BLE001
-            return [f"error deleting backup {name} from the object store: {exc}"]
-    ctx.delete("backups", name)
-    return []
 
 
 def collect_expired(ctx: Ctx) -> list[str]:

@@ -16,6 +16,7 @@ import hashlib
 import ipaddress
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes.client.rest import ApiException
@@ -66,13 +67,37 @@ def run(ctx: Ctx, restore: dict[str, Any]) -> Callable[[], None] | None:
     """Do the restore; return what the kubelet does next (`ready()` for its pods), if anything."""
     name = restore["metadata"]["name"]
     spec = restore.get("spec") or {}
+    loaded = _load(ctx, restore)
+    if loaded is None:
+        return None
+    backup_name, store, tar_items, snapshots = loaded
+    chosen = _choose(tar_items, spec)
+    total = len(chosen)
+    ctx.status("restores", name, progress={"totalItems": total, "itemsRestored": 0})
+    r = _Restore(
+        ctx, name, backup_name, spec.get("namespaceMapping") or {}, spec.get("restorePVs") is not False,
+        claims={(t.namespace, t.name): t.obj for t in chosen if t.group_resource == "persistentvolumeclaims"},
+        snap_by_pv={snapshot_pv_name(s): s for s in snapshots if (s.get("status") or {}).get("providerSnapshotID")},
+        rlog=Log(f"restore=velero/{name}"))
+    for done, t in enumerate(chosen, start=1):
+        r.item(t)
+        if done % 10 == 0 or done == total:
+            ctx.status("restores", name, progress={"totalItems": total, "itemsRestored": done})
+    namespaces = sorted({r.target(t) or "" for t in chosen if t.namespace})
+    for ns in namespaces:
+        _bind_claims(ctx, ns, name)
+    r.finish(store, chosen)
+    return lambda: ready(ctx, name, namespaces, r.statefulsets)
+
+
+def _load(ctx: Ctx, restore: dict[str, Any]) -> tuple[str, ObjectStore, list[Any], list[dict[str, Any]]] | None:
+    """Validate the restore and read its backup's items and snapshot list; None when it failed (status set)."""
+    name = restore["metadata"]["name"]
     errors, backup = validate(ctx, restore)
-    if errors:
+    if errors or backup is None:
         ctx.status("restores", name, phase="FailedValidation", validationErrors=errors)
         return None
-    assert backup is not None
     ctx.status("restores", name, phase="InProgress", startTimestamp=stamp())
-    rlog = Log(f"restore=velero/{name}")
     backup_name = backup["metadata"]["name"]
     location = ctx.get("backupstoragelocations", (backup.get("spec") or {}).get("storageLocation") or "default")
     if location is None:
@@ -87,7 +112,11 @@ def run(ctx: Ctx, restore: dict[str, Any]) -> Callable[[], None] | None:
         ctx.status("restores", name, phase="Failed", completionTimestamp=stamp(),
                    failureReason=f"error downloading backup {backup_name}: {exc}")
         return None
-    mapping = spec.get("namespaceMapping") or {}
+    return backup_name, store, tar_items, snapshots
+
+
+def _choose(tar_items: list[Any], spec: dict[str, Any]) -> list[Any]:
+    """The items the restore's filters keep, PVs only with a chosen claim, in Velero's restore order."""
     included = spec.get("includedNamespaces") or ["*"]
     excluded_res = set(spec.get("excludedResources") or [])
     chosen = [t for t in tar_items
@@ -98,61 +127,81 @@ def run(ctx: Ctx, restore: dict[str, Any]) -> Callable[[], None] | None:
     claimed = {(t.obj.get("spec") or {}).get("volumeName") for t in chosen if t.group_resource == "persistentvolumeclaims"}
     chosen = [t for t in chosen if t.group_resource != "persistentvolumes" or t.name in claimed]
     chosen.sort(key=lambda t: items_mod.restore_order(t.group_resource))
-    total = len(chosen)
-    ctx.status("restores", name, progress={"totalItems": total, "itemsRestored": 0})
-    claims = {(t.namespace, t.name): t.obj for t in chosen if t.group_resource == "persistentvolumeclaims"}
-    snap_by_pv = {snapshot_pv_name(s): s for s in snapshots if (s.get("status") or {}).get("providerSnapshotID")}
-    renamed: dict[str, str] = {}  # original PV name -> restored PV name
-    warnings: list[str] = []
-    failures: list[str] = []
-    statefulsets: list[tuple[str, str]] = []
-    for done, t in enumerate(chosen, start=1):
-        target_ns = mapping.get(t.namespace, t.namespace) if t.namespace else None
+    return chosen
+
+
+@dataclass
+class _Restore:
+    """One restore's items being created, and what it found on the way."""
+
+    ctx: Ctx
+    name: str
+    backup_name: str
+    mapping: dict[str, str]
+    restore_pvs: bool
+    claims: dict[tuple[str | None, str], dict[str, Any]]
+    snap_by_pv: dict[str, dict[str, Any]]
+    rlog: Log
+    renamed: dict[str, str] = field(default_factory=dict)  # original PV name -> restored PV name
+    warnings: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    statefulsets: list[tuple[str, str]] = field(default_factory=list)
+
+    def target(self, t: Any) -> str | None:
+        return self.mapping.get(t.namespace, t.namespace) if t.namespace else None
+
+    def item(self, t: Any) -> None:
+        target_ns = self.target(t)
         try:
             if t.group_resource == "namespaces":
-                _namespace(ctx, mapping.get(t.name, t.name), t.obj, backup_name, name)
+                _namespace(self.ctx, self.mapping.get(t.name, t.name), t.obj, self.backup_name, self.name)
             elif t.group_resource == "persistentvolumes":
-                new_name = _pv(ctx, t.obj, snap_by_pv.get(t.name), claims, mapping, backup_name, name,
-                               spec.get("restorePVs") is not False, rlog)
-                if new_name:
-                    renamed[t.name] = new_name
+                self._volume(t)
             else:
-                obj = _clean(t.obj, backup_name, name, target_ns)
-                if t.group_resource == "persistentvolumeclaims":
-                    _claim(obj, renamed)
-                elif t.group_resource == "services":
-                    _service(obj)
-                elif t.group_resource == "statefulsets.apps":
-                    statefulsets.append((target_ns or "", t.name))
-                result = _create(ctx, obj, target_ns)
-                if result:
-                    warnings.append(result)
-                    rlog.add("warning", result)
-            rlog.add("info", "Restored item", resource=t.group_resource, namespace=target_ns or "", name=t.name)
+                self._object(t, target_ns)
+            self.rlog.add("info", "Restored item", resource=t.group_resource, namespace=target_ns or "", name=t.name)
         except Exception as exc:  # noqa: BLE001 - one item's failure is counted, the rest go on
             message = f"error restoring {t.group_resource}/{t.namespace or ''}/{t.name}: {exc}"
-            failures.append(message)
-            rlog.add("error", message)
-        if done % 10 == 0 or done == total:
-            ctx.status("restores", name, progress={"totalItems": total, "itemsRestored": done})
-    for ns in {mapping.get(t.namespace, t.namespace) for t in chosen if t.namespace}:
-        _bind_claims(ctx, ns, name)
-    phase = "PartiallyFailed" if failures else "Completed"
-    rlog.add("info", f"restore completed with phase {phase}")
-    store.put(store.layout.restore_log(name), rlog.gz())
-    store.put(store.layout.restore_results(name), gzip_json({"errors": {"velero": failures} if failures else {},
-                                                               "warnings": {"velero": warnings} if warnings else {}}))
-    restored_list: dict[str, list[str]] = {}
-    for t in chosen:
-        target_ns = mapping.get(t.namespace, t.namespace) if t.namespace else None
-        key = f"{t.obj.get('apiVersion', 'v1')}/{t.obj.get('kind', '')}"
-        restored_list.setdefault(key, []).append(f"{target_ns}/{t.name}" if target_ns else renamed.get(t.name, t.name))
-    store.put(store.layout.restore_resource_list(name), gzip_json(restored_list))
-    ctx.status("restores", name, phase=phase, completionTimestamp=stamp(),
-               progress={"totalItems": total, "itemsRestored": total},
-               warnings=len(warnings), errors=len(failures))
-    namespaces = sorted({mapping.get(t.namespace, t.namespace) for t in chosen if t.namespace})
-    return lambda: ready(ctx, name, namespaces, statefulsets)
+            self.failures.append(message)
+            self.rlog.add("error", message)
+
+    def _volume(self, t: Any) -> None:
+        new_name = _pv(self.ctx, t.obj, self.snap_by_pv.get(t.name), self.claims, self.mapping, self.backup_name,
+                       self.name, self.restore_pvs, self.rlog)
+        if new_name:
+            self.renamed[t.name] = new_name
+
+    def _object(self, t: Any, target_ns: str | None) -> None:
+        obj = _clean(t.obj, self.backup_name, self.name, target_ns)
+        if t.group_resource == "persistentvolumeclaims":
+            _claim(obj, self.renamed)
+        elif t.group_resource == "services":
+            _service(obj)
+        elif t.group_resource == "statefulsets.apps":
+            self.statefulsets.append((target_ns or "", t.name))
+        result = _create(self.ctx, obj, target_ns)
+        if result:
+            self.warnings.append(result)
+            self.rlog.add("warning", result)
+
+    def finish(self, store: ObjectStore, chosen: list[Any]) -> None:
+        """The restore's log, results and resource list in the object store; its final status."""
+        failures, warnings, total = self.failures, self.warnings, len(chosen)
+        phase = "PartiallyFailed" if failures else "Completed"
+        self.rlog.add("info", f"restore completed with phase {phase}")
+        store.put(store.layout.restore_log(self.name), self.rlog.gz())
+        store.put(store.layout.restore_results(self.name), gzip_json({
+            "errors": {"velero": failures} if failures else {}, "warnings": {"velero": warnings} if warnings else {}}))
+        restored_list: dict[str, list[str]] = {}
+        for t in chosen:
+            target_ns = self.target(t)
+            key = f"{t.obj.get('apiVersion', 'v1')}/{t.obj.get('kind', '')}"
+            restored_list.setdefault(key, []).append(
+                f"{target_ns}/{t.name}" if target_ns else self.renamed.get(t.name, t.name))
+        store.put(store.layout.restore_resource_list(self.name), gzip_json(restored_list))
+        self.ctx.status("restores", self.name, phase=phase, completionTimestamp=stamp(),
+                        progress={"totalItems": total, "itemsRestored": total},
+                        warnings=len(warnings), errors=len(failures))
 
 
 def _create(ctx: Ctx, obj: dict[str, Any], namespace: str | None) -> str:
