@@ -17,33 +17,32 @@ ITEM = re.compile(r"^- `([a-z0-9][a-z0-9-]*)`")
 FOLDERS = ("runbooks", "notebooks")
 
 
-def readme_listing(text: str) -> tuple[dict[str, str], list[str]]:
-    """{name: folder} of the listed runbooks and notebooks, and what is wrong with the listing."""
-    listed: dict[str, str] = {}
-    problems: list[str] = []
-    folder: str | None = None
-    paragraph: list[str] = []  # the prose since the last blank line
-    in_code = False
-
-    def end_paragraph() -> None:  # a paragraph of prose says which folder the list after it is in
-        nonlocal folder
-        if paragraph:
-            named = [f for f in FOLDERS if f"`{f}/`" in " ".join(paragraph)]
-            folder = named[0] if len(named) == 1 else None
-            paragraph.clear()
-
+def _prose_lines(text: str) -> list[tuple[int, str]]:
+    """(line number, line) outside code blocks, without the continuation lines of list items."""
+    lines, in_code = [], False
     for number, line in enumerate(text.splitlines(), 1):
         if line.startswith("```"):
             in_code = not in_code
-        if in_code or line.startswith(" "):
-            continue  # code, and the continuation of a list item
-        if not line.strip():
-            end_paragraph()
-            continue
+        elif not in_code and not line.startswith(" "):
+            lines.append((number, line))
+    return lines
+
+
+def readme_listing(text: str) -> tuple[dict[str, str], list[str]]:
+    """{name: folder} of the listed runbooks and notebooks, and what is wrong with the listing.
+
+    A list's folder is the one the paragraph of prose before it names."""
+    listed: dict[str, str] = {}
+    problems: list[str] = []
+    folder: str | None = None
+    paragraph: list[str] = []  # the prose since the last list item
+    for number, line in _prose_lines(text):
         if not line.startswith("- "):
             paragraph.append(line)
             continue
-        end_paragraph()
+        if paragraph:
+            named = [f for f in FOLDERS if f"`{f}/`" in " ".join(paragraph)]
+            folder, paragraph = (named[0] if len(named) == 1 else None), []
         match = ITEM.match(line)
         if not match:
             continue

@@ -39,10 +39,8 @@ class CostSource(ABC):
 
     def costs(self, query: CostQuery) -> pd.DataFrame:
         if "resource_id" in (*query.group_by, *query.include, *query.exclude) and not self.resource_level:
-            raise UsageError(
-                f"the {self.name} source has no resource-level costs (resource_id); use a CUR source "
-                "(params cost.source: cur or athena)"
-            )
+            raise UsageError(f"the {self.name} source has no resource-level costs (resource_id)",
+                             remedy="use a CUR source (params cost.source: cur or athena)")
         return normalize(self._costs(query), query)
 
     @abstractmethod
@@ -135,10 +133,9 @@ class CurDuckDb(CostSource):
             return
         data = self._local / "data"
         if not any(data.glob("BILLING_PERIOD=*/*.parquet")):
-            raise OpsbookError(
-                f"no CUR Parquet files under {self.location}/data/: check params cost.cur "
-                "(bucket, prefix, export_name) and that the Data Export has delivered"
-            )
+            raise OpsbookError(f"no CUR Parquet files under {self.location}/data/",
+                               remedy="check params cost.cur (bucket, prefix, export_name) and that the Data "
+                                      "Export has delivered")
         glob = str(data / "BILLING_PERIOD=*" / "*.parquet")
         self.con.execute(
             f"CREATE OR REPLACE VIEW {TABLE} AS SELECT * FROM read_parquet('{glob}', "
@@ -211,7 +208,8 @@ class CurAthena(CostSource):
                 raise OpsbookError(f"Athena query {qid} {status['State'].lower()}: {reason}")
             if time.monotonic() > deadline:
                 self.athena.stop_query_execution(QueryExecutionId=qid)
-                raise OpsbookError(f"Athena query {qid} still running after {self.timeout_seconds:.0f}s; stopped it")
+                raise OpsbookError(f"Athena query {qid} still running after {self.timeout_seconds:.0f}s; stopped it",
+                                   remedy="raise the query timeout or ask for fewer months")
             time.sleep(self.poll_seconds)
         columns: list[dict] = []
         rows: list[list[str | None]] = []
@@ -250,13 +248,14 @@ def _ce_group(dim: str) -> dict[str, str]:
     if dim == "team" or is_tag(dim):
         return {"Type": "TAG", "Key": tag_key(dim)}
     if dim not in CE_DIMENSIONS:
-        raise UsageError(f"Cost Explorer cannot group by {dim!r}; use a CUR source for it")
+        raise UsageError(f"Cost Explorer cannot group by {dim!r}", remedy="use a CUR source (params cost.source)")
     return {"Type": "DIMENSION", "Key": CE_DIMENSIONS[dim]}
 
 
 def _ce_values(dim: str, values: tuple[str, ...]) -> list[str]:
     if any("%" in v for v in values):
-        raise UsageError(f"Cost Explorer filters match whole values; {dim} {values} needs a CUR source")
+        raise UsageError(f"Cost Explorer filters match whole values; {dim} {values} cannot be matched",
+                         remedy="use a CUR source (params cost.source)")
     if dim == "service":
         return [name for v in values for name in aws_services.ce_names(v)]
     if dim in ("team",) or is_tag(dim):

@@ -35,10 +35,12 @@ def _read_csv_text(env: Env, location: str) -> str:
         try:
             return s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
         except s3.exceptions.NoSuchKey:
-            raise OpsbookError(f"SMS volume CSV {location} does not exist (params cost.sms_volume.csv)") from None
+            raise OpsbookError(f"SMS volume CSV {location} does not exist (params cost.sms_volume.csv)",
+                               remedy="put the SMS export there or fix params cost.sms_volume.csv") from None
     path = Path(location)
     if not path.is_file():
-        raise OpsbookError(f"SMS volume CSV {location} does not exist (params cost.sms_volume.csv)")
+        raise OpsbookError(f"SMS volume CSV {location} does not exist (params cost.sms_volume.csv)",
+                           remedy="put the SMS export there or fix params cost.sms_volume.csv")
     return path.read_text()
 
 
@@ -103,7 +105,8 @@ def sms_volume(env: Env, start: date, end: date) -> pd.DataFrame:
     mask = (frame["date"] >= pd.Timestamp(start)) & (frame["date"] < pd.Timestamp(end))
     frame = frame[mask]
     if frame.empty:
-        raise OpsbookError(f"no SMS volume between {start} and {end} from source {source}")
+        raise OpsbookError(f"no SMS volume between {start} and {end} from source {source}",
+                           remedy="check that the source covers that period, or ask for fewer months")
     return frame.reset_index(drop=True)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from opsbook.errors import GuardError, UsageError
+from opsbook.errors import GuardError, OpsbookError, UsageError
 from opsbook.guard import CREATED_TAG, Change, Plan
 from opsbook.registry import Registry
 
@@ -82,7 +82,7 @@ def find_leftovers(env: Any) -> tuple[list[Leftover], dict[str, str]]:
         try:
             found.extend(find(env))
         except Exception as exc:  # noqa: BLE001 - reported as a row of the plan
-            unreadable[kind] = f"{type(exc).__name__}: {exc}"
+            unreadable[kind] = exc.one_line() if isinstance(exc, OpsbookError) else f"{type(exc).__name__}: {exc}"
     return found, unreadable
 
 

@@ -67,7 +67,7 @@ def _describe_error(exc: Exception) -> str:
     if status is not None and hasattr(exc, "reason"):  # kubernetes ApiException: str() holds headers
         text = f"Kubernetes API answered HTTP {status} {exc.reason}"
     else:
-        text = f"{type(exc).__name__}: {exc}" if not isinstance(exc, OpsbookError) else str(exc)
+        text = f"{type(exc).__name__}: {exc}" if not isinstance(exc, OpsbookError) else exc.one_line()
     return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 3] + "..."
 
 
@@ -180,7 +180,7 @@ def verdict(report: HealthReport, strict: bool = False) -> str:
     listing = "\n".join(f"  {c.name}: {c.reason}" for c in failing)
     if strict:
         raise HealthCheckFailed(
-            f"health check of {report.env} failed ({counts['fail']} failing):\n{listing}\n"
-            "Fix the estate (or its params) and run again; strict=False reports without failing the run."
+            f"health check of {report.env} failed ({counts['fail']} failing):\n{listing}",
+            remedy="fix the estate (or its params) and run again; strict=False reports without failing the run",
         )
     return f"{line}\nfailing:\n{listing}"
