@@ -100,10 +100,25 @@ class SmsVolume(Model):
 
 
 class CostForecast(Model):
-    horizon_months: int = Field(3, ge=1, le=12)
-    backtest_months: int = Field(3, ge=1, le=6)
+    """The forecast and its rolling-origin backtest (lib/opsbook/cost/forecast.py).
+
+    The backtest forecasts each of the last `backtest_origins` complete months from the
+    months before it, `horizon_months` ahead, with every model in `models`; a month's
+    forecast meets the goal when the total's MAPE is within `goal_mape`, its mean signed
+    error within `goal_bias`, and the share of backtest points inside the `interval`
+    within `coverage_tolerance` of it (0.8 +/- 0.1: 70 to 90 %).
+    """
+
+    horizon_months: int = Field(3, ge=1, le=12, description="months forecast, and the backtest's horizons 1..this")
+    backtest_origins: int = Field(6, ge=3, le=24, description="rolling origins scored (6 or more is meaningful)")
+    min_train_months: int = Field(6, ge=3, le=36, description="complete months the first origin trains on")
+    history_months: int = Field(36, ge=6, le=120, description="complete months read at most")
     interval: float = Field(0.8, gt=0.5, lt=1.0)
-    goal_mape: float = Field(0.12, gt=0)
+    goal_mape: float = Field(0.12, gt=0, description="mean absolute percentage error of the total, as a fraction")
+    goal_bias: float = Field(0.05, gt=0, description="|mean signed percentage error| of the total, as a fraction")
+    coverage_tolerance: float = Field(0.10, gt=0, lt=0.5, description="allowed gap between coverage and interval")
+    models: list[str] = Field(["seasonal_naive", "driver_regression", "ets"], min_length=1,
+                              description="forecast models compared (opsbook.cost.forecast_models.MODELS)")
 
 
 class CostAnomaly(Model):
@@ -145,7 +160,8 @@ class CostSavings(Model):
 
 
 class CurGenerator(Model):
-    """The sandbox's CUR generator (lib/opsbook/sandbox/cur.py)."""
+    """The sandbox's CUR generator (lib/opsbook/sandbox/cost/cur.py): the estate's bill with a real
+    bill's effects (growth, weekday and month seasonality, a node group added, one anomaly)."""
 
     months: int = Field(13, ge=2, le=36)
     granularity: Literal["DAILY", "HOURLY"] = "DAILY"
@@ -154,15 +170,31 @@ class CurGenerator(Model):
     end_date: date | None = Field(None, description="day after the last one billed (default: today, UTC)")
     sms_per_day: float = Field(3_000_000, gt=0)
     sms_growth_per_month: float = Field(0.02, ge=-0.5, le=0.5)
+    sms_noise: float = Field(0.04, ge=0, le=0.5, description="day-to-day noise of SMS volume (relative sd)")
+    weekday_profile: list[float] = Field([1.08, 1.12, 1.12, 1.10, 1.05, 0.62, 0.50], min_length=7, max_length=7,
+                                         description="SMS volume by weekday, Monday first (relative)")
+    month_profile: list[float] = Field([0.95, 0.93, 0.98, 1.0, 1.02, 0.97, 0.9, 0.88, 1.0, 1.03, 1.08, 1.22],
+                                       min_length=12, max_length=12,
+                                       description="SMS volume by calendar month, January first (relative)")
     other_region_share: float = Field(0.12, ge=0, le=1, description="SMS share of each other region")
     tax_rate: float = Field(0.0, ge=0, le=1)
     credit_usd_month: float = Field(0.0, ge=0)
     credit_months: int = Field(0, ge=0)
     savings_plan_node_group: str | None = Field(None, description="node group covered by a Compute Savings Plan")
+    added_node_group: str | None = Field(None, description="node group first billed `added_node_group_days_ago` "
+                                                           "days ago (a step in the bill)")
+    added_node_group_days_ago: int = Field(150, ge=1)
     anomaly_days_ago: int = Field(40, ge=2)
     anomaly_days: int = Field(3, ge=1)
     anomaly_factor: float = Field(12.0, gt=1)
     idle_nat_az: str | None = Field(None, description="AZ whose NAT gateway carries almost no traffic")
+
+    @model_validator(mode="after")
+    def _profiles_positive(self) -> CurGenerator:
+        for name in ("weekday_profile", "month_profile"):
+            if any(v <= 0 for v in getattr(self, name)):
+                raise ValueError(f"{name}: every value must be > 0")
+        return self
 
 
 class Cost(Model):

@@ -3,14 +3,33 @@
 The estate's resources come from params and from what the AWS seed created (node instance
 ids, PVC volume ids, NAT gateway ids), priced with the repo's list prices
 (`cost/data/prices.csv`). Usage that moves with traffic follows a daily SMS volume series
-(weekly rhythm, seasonality, growth) that is written beside the CUR as the SMS-volume CSV,
-so unit costs and forecasts have the same driver the bill had. One anomaly is seeded (a NAT
-gateway's data processing jumps for a few days).
+that is written beside the CUR as the SMS-volume CSV, so unit costs and forecasts have the
+same driver the bill had.
+
+The bill carries the effects a real one has, each driven by params `cost.generator`, so
+that forecasts and anomaly detection are judged on something that behaves like a bill and
+not on a flat line that any model gets right:
+
+- growth: SMS volume grows by `sms_growth_per_month` (compounded), storage (S3, RDS backups)
+  grows on its own; traffic-driven usage follows the volume with its elasticity;
+- seasonality: SMS volume by weekday (`weekday_profile`: weekends are quiet, so the number
+  of weekend days in a month moves its bill) and by calendar month (`month_profile`: the
+  December peak of notifications and the summer dip), with `sms_noise` day to day; the
+  cluster autoscaler adds a burst node on busy days;
+- a step: `added_node_group` is billed only for the last `added_node_group_days_ago` days,
+  as when a team adds a node group (its nodes, their root volumes and their Datadog hosts
+  appear at once; a forecast must follow the new level, not average it away);
+- one anomaly: a NAT gateway's data processing jumps by `anomaly_factor` for `anomaly_days`
+  days `anomaly_days_ago` days back (a misrouted batch job), which anomaly detection must
+  find and a forecast must not learn as a trend;
+- the invoice's own lines: tax and credits on closed months, a Compute Savings Plan.
 
 Layout is the Data Exports one: `<prefix>/<export>/data/BILLING_PERIOD=YYYY-MM/<export>-00001.snappy.parquet`
 plus `<prefix>/<export>/metadata/BILLING_PERIOD=YYYY-MM/<export>-Manifest.json`. Rows are
 built column-wise with numpy and Arrow dictionary arrays, one billing period at a time, so
-the 50M-row benchmark CUR is written without holding it in memory.
+the 50M-row benchmark CUR is written without holding it in memory. Everything is
+deterministic for given params and ids (random draws are seeded by `seed`): the sandbox
+caches the files by fingerprint.
 """
 
 from __future__ import annotations
@@ -29,11 +48,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from opsbook.errors import ParamsError
 from opsbook.formats.aws_usage import REGION_PREFIX
 from opsbook.params import CurGenerator, Params
 from opsbook.sandbox.cost.prices import list_price, price_table
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 ROWS_PER_FILE = 2_000_000
 DATADOG_PRODUCT_CODE = "datadog-pro-marketplace"
 SP_PRODUCT_CODE = "ComputeSavingsPlans"
@@ -177,7 +197,7 @@ def estate_lines(params: Params, gen: CurGenerator, inv: Inventory, region: str,
     b = _Builder(params, gen, region, params.account_id, share)
     b.add("AmazonEKS", "AmazonEKS-Hours:perCluster", "CreateOperation", b.arn("eks", f"cluster/{b.cluster}"),
           "Hrs", "hourly", 1.0, tags=b.tags("platform", "eks", True))
-    _node_lines(b, inv, start, end)
+    _node_lines(b, inv, start, end, added_since(params, end))
     _volume_lines(b, inv, start, end)
     if b.main:
         _leftover_lines(b, inv, end)
@@ -190,7 +210,7 @@ def estate_lines(params: Params, gen: CurGenerator, inv: Inventory, region: str,
         _global_lines(b)
     lines = b.lines
     if b.main:
-        lines.append(_datadog_line(params))
+        lines.extend(_datadog_lines(params, added_since(params, end)))
     for line in lines:
         line.traffic_region = region
         line.description = line.description or f"{line.usage_type} at ${line.rate:g} per {line.unit}"
@@ -199,24 +219,39 @@ def estate_lines(params: Params, gen: CurGenerator, inv: Inventory, region: str,
     return lines
 
 
-def _node_lines(b: _Builder, inv: Inventory, start: date, end: date) -> None:
+def added_since(params: Params, end: date) -> date | None:
+    """The first day the added node group is billed (None: no group added in the history)."""
+    gen = params.cost.generator
+    if gen.added_node_group is None:
+        return None
+    groups = [g.name for g in params.eks.node_groups]
+    if gen.added_node_group not in groups:
+        raise ParamsError(f"{params.source}: field 'cost.generator.added_node_group': {gen.added_node_group!r} is "
+                          f"not a node group of eks.node_groups ({', '.join(groups)})")
+    return end - timedelta(days=gen.added_node_group_days_ago)
+
+
+def _node_lines(b: _Builder, inv: Inventory, start: date, end: date, added: date | None) -> None:
     """Nodes, their root volumes (gp2 from the launch template: a savings finding), burst capacity."""
     covered_group = b.gen.savings_plan_node_group if b.main else None
+    step_group = b.gen.added_node_group if b.main else None
     for node in inv.nodes:
         itype = node["instance_type"]
+        since = added if node["node_group"] == step_group else None
         b.add("AmazonEC2", f"BoxUsage:{itype}", "RunInstances", node["instance_id"], "Hrs", "hourly", 1.0,
-              az=node["az"], instance_type=itype, sp_covered=node["node_group"] == covered_group,
+              az=node["az"], instance_type=itype, sp_covered=node["node_group"] == covered_group, valid_from=since,
               tags=b.tags("platform", f"node-{node['node_group']}", True, user_eks_nodegroup_name=node["node_group"]))
         b.add("AmazonEC2", "EBS:VolumeUsage.gp2", "CreateVolume-Gp2", f"vol-{_hid(node['instance_id'], 'root')}",
-              "GB-Mo", "storage", 50.0, az=node["az"], tags=b.tags(None, None, True))
+              "GB-Mo", "storage", 50.0, az=node["az"], valid_from=since, tags=b.tags(None, None, True))
     general = next((n for n in inv.nodes if n["node_group"] != covered_group), inv.nodes[0] if inv.nodes else None)
     if not general:
         return
+    since = added if general["node_group"] == step_group else None
     # the cluster autoscaler adds nodes on busy days; each month's burst node is gone now
     for m_start, m_end in _months(start, end):
         b.add("AmazonEC2", f"BoxUsage:{general['instance_type']}", "RunInstances",
               f"i-{_hid(b.region, 'burst', m_start)}", "Hrs", "burst", 1.0, az=general["az"],
-              instance_type=general["instance_type"], valid_from=m_start, valid_to=m_end,
+              instance_type=general["instance_type"], valid_from=max(m_start, since or m_start), valid_to=m_end,
               tags=b.tags("platform", f"node-{general['node_group']}", True,
                           user_eks_nodegroup_name=general["node_group"]))
 
@@ -338,12 +373,17 @@ def _global_lines(b: _Builder) -> None:
         line.region = ""
 
 
-def _datadog_line(params: Params) -> Line:
-    """Datadog hosts (monthly, AWS Marketplace)."""
-    hosts = len(params.eks.node_groups) and sum(g.desired_size for g in params.eks.node_groups)
-    return Line(DATADOG_PRODUCT_CODE, "Datadog-Pro-Hosts", "", "", "", "", "Hosts",
-                list_price("Datadog", "global", "Datadog-Pro-Hosts"), "monthly", float(hosts), params.account_id,
-                family="Monitoring", description="Datadog Pro hosts (AWS Marketplace)")
+def _datadog_lines(params: Params, added: date | None) -> list[Line]:
+    """Datadog hosts (monthly, AWS Marketplace); the added node group's hosts from its first full month."""
+    step_group = params.cost.generator.added_node_group
+    counts = {"": 0, "added": 0}
+    for group in params.eks.node_groups:
+        counts["added" if group.name == step_group else ""] += group.desired_size
+    price = list_price("Datadog", "global", "Datadog-Pro-Hosts")
+    return [Line(DATADOG_PRODUCT_CODE, "Datadog-Pro-Hosts", "", "", "", "", "Hosts", price, "monthly", float(hosts),
+                 params.account_id, family="Monitoring", description="Datadog Pro hosts (AWS Marketplace)",
+                 valid_from=added if key == "added" else None)
+            for key, hosts in counts.items() if hosts]
 
 
 def _months(start: date, end: date) -> list[tuple[date, date]]:
@@ -359,8 +399,6 @@ def _months(start: date, end: date) -> list[tuple[date, date]]:
 # --- traffic -----------------------------------------------------------------------------
 
 
-WEEKDAY = np.array([1.08, 1.12, 1.12, 1.10, 1.05, 0.62, 0.50])  # Mon..Sun
-SEASON = np.array([0.95, 0.93, 0.98, 1.0, 1.02, 0.97, 0.9, 0.88, 1.0, 1.03, 1.08, 1.22])  # Jan..Dec
 HOUR = np.array([0.2, 0.12, 0.1, 0.1, 0.12, 0.25, 0.6, 1.1, 1.6, 1.75, 1.8, 1.75,
                  1.7, 1.7, 1.65, 1.6, 1.5, 1.35, 1.2, 1.05, 0.9, 0.7, 0.45, 0.3])
 HOUR = HOUR / HOUR.mean()
@@ -374,8 +412,8 @@ def sms_series(gen: CurGenerator, days: np.ndarray, region_share: float) -> np.n
     month = d.astype("datetime64[M]").astype(int) % 12
     months_from_start = (d - d[0]).astype(int) / 30.4375
     level = gen.sms_per_day * region_share * (1 + gen.sms_growth_per_month) ** months_from_start
-    noise = rng.normal(1.0, 0.04, len(d))
-    return np.round(level * WEEKDAY[weekday] * SEASON[month] * noise)
+    noise = rng.normal(1.0, gen.sms_noise, len(d))
+    return np.round(level * np.array(gen.weekday_profile)[weekday] * np.array(gen.month_profile)[month] * noise)
 
 
 # --- rows ------------------------------------------------------------------------------------
