@@ -31,6 +31,7 @@ from opsbook.errors import UsageError
 from opsbook.notebooks import describe, find_notebook
 from opsbook.params import Params, load_params, project_root
 from opsbook.report.html import write_report
+from opsbook.report.xlsx import write_workbook
 from opsbook.results import RESULTS_FILE_ENV, read_records
 from opsbook.sandbox.attach import ensure_reachable
 from opsbook.sandbox.core import exported
@@ -179,6 +180,7 @@ def run_notebook(
     output = run_dir / "output.ipynb"
     executed = nbformat.read(output, as_version=4) if output.is_file() else nbformat.read(path, as_version=4)
     write_report(executed, results, run_dir / "report.html")
+    write_workbook(run_dir, results)  # report.xlsx, when the notebook kept tables
     if mirror:
         from opsbook.mirror import mirror_run
 

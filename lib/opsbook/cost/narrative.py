@@ -8,17 +8,18 @@ import pandas as pd
 from IPython.display import Markdown
 
 from opsbook.cost.services import display
+from opsbook.report.formatting import money, money_whole, pct
 
 
 def _usd(value: float) -> str:
-    return f"${value:,.0f}" if abs(value) >= 100 else f"${value:,.2f}"
+    return money_whole(value) if abs(value) >= 100 else money(value)
 
 
 def monthly_review(totals: dict[str, Any], by_service: pd.DataFrame, movers: pd.DataFrame,
                    untagged: dict[str, Any], budgets: pd.DataFrame, reconciliation: dict[str, Any]) -> Markdown:
     direction = "up" if totals["change"] >= 0 else "down"
     lines = [f"**{totals['month']}: {_usd(totals['this'])}**, {direction} {_usd(abs(totals['change']))} "
-             f"({totals['change_pct']:+.1f}%) on the month before ({_usd(totals['previous'])})."
+             f"({pct(totals['change_pct'], signed=True)}) on the month before ({_usd(totals['previous'])})."
              if totals["change_pct"] is not None else f"**{totals['month']}: {_usd(totals['this'])}**."]
     if len(by_service):
         top = by_service.iloc[0]
@@ -26,12 +27,12 @@ def monthly_review(totals: dict[str, Any], by_service: pd.DataFrame, movers: pd.
     if len(movers):
         first = movers.iloc[0]
         lines.append(f"- Behind it, usage type `{first['usage_type']}` changed by {_usd(first['change'])}.")
-    lines.append(f"- {untagged['untagged_pct']:.1f}% of taggable spend ({_usd(untagged['untagged'])}) carries no "
+    lines.append(f"- {pct(untagged['untagged_pct'])} of taggable spend ({_usd(untagged['untagged'])}) carries no "
                  "team tag: tag those resources or they stay unattributed.")
     this_month = budgets[budgets["month"] == totals["month"]]
     for _, b in this_month.iterrows():
         state = "over" if b["over"] else "within"
-        lines.append(f"- Budget `{b['budget']}`: {b['used_pct']:.0f}% used, {state} its {_usd(b['limit'])} limit.")
+        lines.append(f"- Budget `{b['budget']}`: {pct(b['used_pct'])} used, {state} its {_usd(b['limit'])} limit.")
     if reconciliation["all_ok"]:
         lines.append(f"- The CUR and Cost Explorer agree for {', '.join(reconciliation['months'])} "
                      f"(largest difference {_usd(reconciliation['max_abs_difference'])}).")
@@ -46,20 +47,29 @@ def allocation(table: pd.DataFrame, bill: float, teams: pd.DataFrame) -> Markdow
     top = teams.iloc[0] if len(teams) else None
     lines = [f"The cluster cost **{_usd(bill)}** this month; the allocation adds up to {_usd(table['total'].sum())}."]
     if top is not None:
-        lines.append(f"- Largest team: **{top['team']}** with {_usd(top['total'])} ({top['total'] / bill:.0%}).")
+        lines.append(f"- Largest team: **{top['team']}** with {_usd(top['total'])} ({pct(top['total'] / bill * 100)}).")
     if idle:
-        lines.append(f"- **{_usd(idle)} ({idle / bill:.0%}) is idle**: capacity no pod requests or uses. "
+        lines.append(f"- **{_usd(idle)} ({pct(idle / bill * 100)}) is idle**: capacity no pod requests or uses. "
                      "Right-sizing node groups (see savings-opportunities) turns it into savings.")
     return Markdown("\n".join(lines))
 
 
-def forecast(total: pd.DataFrame, backtest: dict[str, Any], anomalies: pd.DataFrame,
+def forecast(total: pd.DataFrame, backtest: dict[str, Any], chosen: pd.DataFrame, anomalies: pd.DataFrame,
              cost_explorer: pd.DataFrame) -> Markdown:
-    months = ", ".join(f"{p:%b %Y} {_usd(v)}" for p, v in zip(total["period"], total["forecast"], strict=True))
-    lines = [f"Forecast: {months} (with the interval shown in the chart)."]
-    verdict = "meets" if backtest["meets_goal"] else "**misses**"
-    lines.append(f"- Backtest over {', '.join(backtest['months'])}: mean error {backtest['mape_pct']:.1f}%, "
-                 f"which {verdict} the {backtest['goal_pct']:.0f}% goal.")
+    months = ", ".join(f"{p:%b %Y} {_usd(v)} ({_usd(lo)} to {_usd(hi)})" for p, v, lo, hi in
+                       zip(total["period"], total["forecast"], total["lower"], total["upper"], strict=True))
+    lines = [f"Forecast with its {backtest['interval_pct']:.0f}% interval: {months}."]
+    verdict = "**meets its goal**" if backtest["meets_goal"] else "**misses its goal** (" + "; ".join(backtest["misses"]) + ")"
+    low, high = backtest["coverage_goal_pct"]
+    lines.append(f"- Backtest from {backtest['origins']} origins ({backtest['first_origin']} to {backtest['last_origin']}), "
+                 f"1 to {backtest['horizon_months']} months ahead: total MAPE {pct(backtest['mape_pct'])} (goal "
+                 f"{pct(backtest['goal_mape_pct'])}), bias {pct(backtest['bias_pct'], signed=True)} (goal within "
+                 f"{pct(backtest['goal_bias_pct'])}), interval coverage {pct(backtest['coverage_pct'])} (goal {low:.0f} "
+                 f"to {high:.0f}%): it {verdict}.")
+    if backtest.get("gaps"):
+        lines.append(f"- {backtest['gaps']} item(s) could not be scored: see the table of what the backtest could not judge.")
+    counts = chosen["model"].value_counts()
+    lines.append("- Models chosen by backtest: " + ", ".join(f"{m} for {n} service(s)" for m, n in counts.items()) + ".")
     both = total.merge(cost_explorer, on="period")
     if len(both):
         gap = float((both["forecast"] - both["cost_explorer"]).sum())
@@ -80,7 +90,8 @@ def region_model(summary: pd.DataFrame, home: str) -> Markdown:
     for name, value in totals.items():
         if name.endswith("with scenario") and not name.startswith(home):
             region = name.split()[0]
-            lines.append(f"- **{region}: {_usd(value)} a month** ({(value - base) / base:+.1%} against {home}).")
+            lines.append(f"- **{region}: {_usd(value)} a month** ({pct((value - base) / base * 100, signed=True)} "
+                         f"against {home}).")
     lines.append("- Prices are on-demand list prices from the AWS Price List; discounts (Savings Plans) "
                  "would apply in every region alike.")
     return Markdown("\n".join(lines))
@@ -89,11 +100,11 @@ def region_model(summary: pd.DataFrame, home: str) -> Markdown:
 def unit_cost(table: pd.DataFrame, fit: pd.DataFrame) -> Markdown:
     last = table[table["month"] == table["month"].max()]
     lines = [f"Cost per 1,000 SMS in {last['month'].iloc[0]}: " + ", ".join(
-        f"**{r['region']} ${r['cost_per_1000_sms']:.4f}**" for _, r in last.iterrows()) + "."]
+        f"**{r['region']} {money(r['cost_per_1000_sms'], digits=4)}**" for _, r in last.iterrows()) + "."]
     for _, r in fit.iterrows():
         lines.append(f"- {r['region']}: about {_usd(r['fixed_per_month'])} a month is fixed and "
-                     f"${r['variable_per_1000_sms']:.4f} per 1,000 SMS is variable "
-                     f"({r['variable_share_pct']:.0f}% of cost moves with volume; fit R² {r['r2']:.2f}).")
+                     f"{money(r['variable_per_1000_sms'], digits=4)} per 1,000 SMS is variable "
+                     f"({pct(r['variable_share_pct'])} of cost moves with volume; fit R² {r['r2']:.2f}).")
     lines.append("- A low variable share means more volume lowers the unit cost: the fixed part is spread thinner.")
     return Markdown("\n".join(lines))
 

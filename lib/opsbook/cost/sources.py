@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,10 @@ class CostSource(ABC):
 
     def describe(self) -> str:
         return self.name
+
+    def last_export(self) -> datetime | None:
+        """When the data was last delivered (UTC), where the source can tell."""
+        return None
 
 
 # --- CUR in DuckDB ---------------------------------------------------------------------------
@@ -121,6 +126,16 @@ class CurDuckDb(CostSource):
 
     def describe(self) -> str:
         return f"CUR 2.0 Parquet at {self.location} (DuckDB)"
+
+    def last_export(self) -> datetime | None:
+        """The newest object the Data Export delivered (manifests and data files)."""
+        if self.location.startswith("s3://"):
+            bucket, _, prefix = self.location.removeprefix("s3://").partition("/")
+            times = [obj["LastModified"] for page in self.s3.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=f"{prefix}/") for obj in page.get("Contents", [])]
+            return max(times).astimezone(UTC) if times else None
+        files = [f for f in Path(self.location).rglob("*") if f.is_file()]
+        return datetime.fromtimestamp(max(f.stat().st_mtime for f in files), UTC) if files else None
 
     def _prepare(self, wanted: list[str] | None) -> None:
         if self.location.startswith("s3://"):

@@ -1,4 +1,6 @@
-"""`report.html`: the executed notebook with code hidden, under a header saying how the run went."""
+"""`report.html`: the executed notebook with code hidden, under a header saying how the run went
+and, for a finance run, what its data is and how fresh (its `about` record: source, metric,
+the CUR's last export time, months complete)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,11 @@ import nbformat
 from nbconvert import HTMLExporter
 
 
+def _freshness(results: dict[str, Any]) -> list[tuple[str, str]]:
+    about = results.get("records", {}).get("about")
+    return [("data", about["line"])] if isinstance(about, dict) and about.get("line") else []
+
+
 def _header(results: dict[str, Any]) -> str:
     colour = "#1a7f37" if results["status"] == "passed" else "#cf222e"
     rows = "".join(
@@ -18,6 +25,7 @@ def _header(results: dict[str, Any]) -> str:
             ("environment", results["env"]), ("run id", results["run_id"]),
             ("started (UTC)", results["started_at"]), ("duration", f"{results['duration_s']:.1f} s"),
             ("git commit", results.get("git_commit") or "—"),
+            *_freshness(results),
         ]
     )
     error = results.get("error")
