@@ -1,21 +1,48 @@
 """The six finance notebooks run against the sandbox, and their recorded numbers are checked
 against totals recomputed here straight from the CUR objects in S3 (boto3 + pyarrow + pandas,
-no opsbook query code), the SMS CSV and the price table."""
+no opsbook query code), the SMS CSV and the price table. Their reports are read as finance
+reads them: report.html without a Python repr and with the data's freshness at the top,
+report.xlsx with the same numbers as results.json."""
 
 from __future__ import annotations
 
+import html
 import io
+import json
+import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+import openpyxl
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from opsbook.runner import RunResult
 from opsbook.sandbox.cost.prices import price_table
 
 from tests.notebook_runs import run_passing
 
 ROOT = Path(__file__).resolve().parents[2]
+FINANCE = ("cost-monthly-review", "cost-allocation-by-team", "cost-forecast", "region-duplication-model",
+           "unit-cost-per-sms", "savings-opportunities")
+# what a Python object's repr looks like in a page: a dict, an object, pandas/numpy/datetime values
+REPRS = ("{'", '{"', "<object", "object at 0x", "Timestamp(", "datetime.date(", "datetime.datetime(", "np.float",
+         "dtype:", "$-")
+
+
+@pytest.fixture(scope="module")
+def finance(sandbox, tmp_path_factory):
+    """Each finance notebook run once on the sandbox (on first use), into one runs folder."""
+    root = tmp_path_factory.mktemp("finance-runs")
+    done: dict[str, RunResult] = {}
+
+    def run(name: str) -> RunResult:
+        if name not in done:
+            done[name] = run_passing(name, root)
+        return done[name]
+
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +87,9 @@ def months_before(n: int) -> str:
     return d.strftime("%Y-%m")
 
 
-def test_monthly_review_numbers_are_the_bill(truth, tmp_path) -> None:
+def test_monthly_review_numbers_are_the_bill(truth, finance) -> None:
     df, _ = truth
-    rec = run_passing("cost-monthly-review", tmp_path).records
+    rec = finance("cost-monthly-review").records
     month, prev = rec["month"], months_before(2)
     assert month == months_before(1)
     this_month, last_month = df[df["month"] == month], df[df["month"] == prev]
@@ -83,9 +110,9 @@ def test_monthly_review_numbers_are_the_bill(truth, tmp_path) -> None:
     assert budget["actual"] == pytest.approx(this_month["amortized"].sum(), abs=1e-6)
 
 
-def test_allocation_sums_to_the_clusters_bill(truth, tmp_path, sandbox_params) -> None:
+def test_allocation_sums_to_the_clusters_bill(truth, finance, sandbox_params) -> None:
     df, _ = truth
-    rec = run_passing("cost-allocation-by-team", tmp_path).records
+    rec = finance("cost-allocation-by-team").records
     # the cluster's bill: its tagged lines, and shared-rule lines here no other cluster claims; no tax or credits
     month = df[(df["month"] == rec["month"]) & ~df["line_item_line_item_type"].isin(["Tax", "Credit"])]
     cluster = month["tags"].map(lambda t: t.get("user_eks_cluster_name")) == sandbox_params.eks.cluster_name
@@ -103,17 +130,24 @@ def test_allocation_sums_to_the_clusters_bill(truth, tmp_path, sandbox_params) -
     assert not namespaces & {"datadog", "kube-system"}  # shared by the rules, not billed to themselves
 
 
-def test_forecast_backtest_and_anomaly(truth, tmp_path, sandbox_params) -> None:
+def test_forecast_backtest_and_anomaly(truth, finance, sandbox_params) -> None:
     df, _ = truth
-    rec = run_passing("cost-forecast", tmp_path).records
+    rec = finance("cost-forecast").records
+    settings = sandbox_params.cost.forecast
     actual = df.groupby("month")["amortized"].sum()
     errors = []
     for row in rec["backtest_table"]:
         assert row["actual"] == pytest.approx(actual[row["month"]], abs=0.01)
-        errors.append(abs(row["forecast"] - actual[row["month"]]) / actual[row["month"]] * 100)
-    assert rec["backtest"]["mape_pct"] == pytest.approx(sum(errors) / len(errors), abs=0.01)
-    assert len(rec["forecast"]) == sandbox_params.cost.forecast.horizon_months
+        errors.append((row["forecast"] - actual[row["month"]]) / actual[row["month"]] * 100)
+    backtest = rec["backtest"]
+    assert backtest["origins"] >= 6 and {r["horizon"] for r in rec["backtest_table"]} == {1, 2, 3}
+    assert backtest["mape_pct"] == pytest.approx(np.mean(np.abs(errors)), abs=0.01)
+    assert backtest["bias_pct"] == pytest.approx(np.mean(errors), abs=0.01)
+    assert len(rec["forecast"]) == settings.horizon_months
     assert all(f["lower"] < f["forecast"] < f["upper"] for f in rec["forecast"])
+    models = {r["model"] for r in rec["model_comparison"]}
+    assert {"seasonal_naive", "driver_regression", "ets", "Cost Explorer", "best per service"} <= models
+    assert {r["service"] for r in rec["models_chosen"]} == {r["service"] for r in rec["forecast_by_service"]}
     seeded = datetime.now(UTC).date() - timedelta(days=sandbox_params.cost.generator.anomaly_days_ago)
     ours = [a for a in rec["anomalies"] if a["usage_type"].endswith("NatGateway-Bytes")]
     assert ours and ours[0]["start"] == seeded.isoformat()
@@ -125,9 +159,34 @@ def test_forecast_backtest_and_anomaly(truth, tmp_path, sandbox_params) -> None:
     assert any(a["start"] == seeded.isoformat() for a in rec["cost_explorer_anomalies"])
 
 
-def test_region_model_reprices_the_actual_usage(truth, tmp_path, sandbox_params) -> None:
+def test_forecast_intervals_cover_70_to_90_percent_of_the_backtest(truth, finance, sandbox_params) -> None:
+    """Across origins, horizons, services and the total: the billed month inside the 80 % interval
+    between 70 and 90 % of the time; each point's billed amount is the bill's, recomputed here."""
     df, _ = truth
-    rec = run_passing("region-duplication-model", tmp_path).records
+    rec = finance("cost-forecast").records
+    settings = sandbox_params.cost.forecast
+    by_service = df.groupby(["service", "month"])["amortized"].sum()
+    total = df.groupby("month")["amortized"].sum()
+    points = pd.DataFrame(rec["backtest_points"])
+    points["month"] = points["period"].str[:7]
+    for row in points.itertuples():
+        want = total[row.month] if row.series == "total" else by_service.get((row.series, row.month), 0.0)
+        assert row.actual == pytest.approx(want, abs=0.01), (row.series, row.month)
+    billed = points[points["actual"] != 0]
+    coverage = ((billed["actual"] >= billed["lower"]) & (billed["actual"] <= billed["upper"])).mean() * 100
+    low, high = (settings.interval - settings.coverage_tolerance) * 100, (settings.interval + settings.coverage_tolerance) * 100
+    assert low <= coverage <= high, f"{coverage:.1f}% of {len(billed)} backtest points inside the interval"
+    assert rec["backtest"]["coverage_pct"] == pytest.approx(coverage, abs=1e-3)
+    total_points = billed[billed["series"] == "total"]
+    error = (total_points["forecast"] - total_points["actual"]) / total_points["actual"] * 100
+    meets = (error.abs().mean() <= settings.goal_mape * 100 and abs(error.mean()) <= settings.goal_bias * 100
+             and low <= coverage <= high and rec["backtest"]["origins"] >= settings.backtest_origins)
+    assert rec["backtest"]["meets_goal"] is bool(meets)
+
+
+def test_region_model_reprices_the_actual_usage(truth, finance, sandbox_params) -> None:
+    df, _ = truth
+    rec = finance("region-duplication-model").records
     month = df[(df["month"] == rec["month"]) & df["line_item_line_item_type"].isin(["Usage", "SavingsPlanCoveredUsage"])]
     home = month[month["region"].isin([sandbox_params.region, "global"])]
     assert rec["totals"][f"{sandbox_params.region} as billed"] == pytest.approx(home["pricing_public_on_demand_cost"].sum(), abs=0.01)
@@ -147,9 +206,9 @@ def test_region_model_reprices_the_actual_usage(truth, tmp_path, sandbox_params)
     assert rec["totals"]["eu-west-1 with scenario"] == pytest.approx(total, rel=1e-6)
 
 
-def test_unit_cost_per_sms(truth, tmp_path) -> None:
+def test_unit_cost_per_sms(truth, finance) -> None:
     df, sms = truth
-    rec = run_passing("unit-cost-per-sms", tmp_path).records
+    rec = finance("unit-cost-per-sms").records
     assert len({r["month"] for r in rec["unit_cost"]}) == 12
     for row in rec["unit_cost"]:
         month = df[df["month"] == row["month"]]
@@ -158,13 +217,29 @@ def test_unit_cost_per_sms(truth, tmp_path) -> None:
         cost = month[month["region"] == row["region"]]["amortized"].sum() + share * month[month["region"] == "global"]["amortized"].sum()
         assert row["sms"] == volume[volume["region"] == row["region"]]["sms_count"].sum()
         assert row["cost_per_1000_sms"] == pytest.approx(cost / row["sms"] * 1000, rel=1e-9)
+    # the fixed/variable split: a least-squares line through each region's daily usage cost against its
+    # daily SMS, recomputed here; usage types billed on one day a month at most count as fixed lumps
+    first, last = min(r["month"] for r in rec["unit_cost"]), max(r["month"] for r in rec["unit_cost"])
+    usage = df[df["line_item_line_item_type"].isin(["Usage", "SavingsPlanCoveredUsage"])
+               & (df["month"] >= first) & (df["month"] <= last)]
+    usage = usage.assign(day=usage["line_item_usage_start_date"].dt.normalize())
+    charged = usage[usage["amortized"] != 0].groupby(["line_item_usage_type", "month"])["day"].nunique()
+    lumps = set(charged[charged.groupby(level=0).transform("max") <= 1].index.get_level_values(0))
     for fit in rec["fixed_variable"]:
-        assert fit["fixed_per_month"] > 0 and fit["variable_per_1000_sms"] > 0 and fit["r2"] > 0.5
+        mine = usage[usage["region"] == fit["region"]]
+        spread = mine[~mine["line_item_usage_type"].isin(lumps)].groupby("day")["amortized"].sum()
+        daily_sms = sms[sms["region"] == fit["region"]].set_index("date")["sms_count"]
+        joined = pd.concat([spread.rename("cost"), daily_sms.rename("sms")], axis=1).dropna()
+        slope, intercept = np.polyfit(joined["sms"], joined["cost"], 1)
+        lump = mine[mine["line_item_usage_type"].isin(lumps)]["amortized"].sum()
+        assert fit["variable_per_1000_sms"] == pytest.approx(slope * 1000, rel=1e-6)
+        assert fit["fixed_per_month"] == pytest.approx(intercept * 30.4375 + lump / (len(joined) / 30.4375), rel=1e-6)
+        assert fit["fixed_per_month"] > 0 and fit["variable_per_1000_sms"] > 0
 
 
-def test_savings_opportunities(truth, tmp_path, sandbox_params) -> None:
+def test_savings_opportunities(truth, finance, sandbox_params) -> None:
     df, _ = truth
-    rec = run_passing("savings-opportunities", tmp_path).records
+    rec = finance("savings-opportunities").records
     month = df[df["month"] == rec["month"]]
     prices = price_table().set_index("usage_type")["price_usd"]
     gp2 = month[month["line_item_usage_type"].str.endswith("EBS:VolumeUsage.gp2")]
@@ -180,3 +255,53 @@ def test_savings_opportunities(truth, tmp_path, sandbox_params) -> None:
     idle_az = sandbox_params.cost.generator.idle_nat_az
     assert [n["kind"] for n in rec["idle_network"]] == ["NAT gateway"] and idle_az
     assert {s["opportunity"] for s in rec["summary"]} >= {"gp2 to gp3", "Savings Plans coverage"}
+
+
+def _numbers(value: object) -> list[float]:
+    """Every number in a JSON value (booleans are not numbers here)."""
+    if isinstance(value, bool) or value is None:
+        return []
+    if isinstance(value, int | float):
+        return [float(value)] if math.isfinite(value) else []
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in _numbers(v)]
+    if isinstance(value, list):
+        return [n for v in value for n in _numbers(v)]
+    return []
+
+
+@pytest.mark.parametrize("name", FINANCE)
+def test_report_html_has_no_python_repr_and_says_how_fresh_the_data_is(finance, name) -> None:
+    result = finance(name)
+    page = (result.run_dir / "report.html").read_text()
+    for marker in REPRS:
+        assert marker not in page and html.escape(marker) not in page, f"{name}: report.html shows {marker!r}"
+    about = result.records["about"]
+    assert html.escape(about["line"]) in page
+    assert about["months_complete"] >= 12 and about["last_export"]
+
+
+@pytest.mark.parametrize("name", FINANCE)
+def test_report_xlsx_holds_the_results_figures(finance, name) -> None:
+    result = finance(name)
+    results = json.loads((result.run_dir / "results.json").read_text())
+    known = np.array(sorted(_numbers(results["records"])))
+    book = openpyxl.load_workbook(result.run_dir / "report.xlsx")
+    about = {row[0]: row[1] for row in book["about"].iter_rows(min_row=2, values_only=True)}
+    assert about["run id"] == results["run_id"] and about["notebook"] == name
+    assert about["months complete"] == results["records"]["about"]["months_complete"]
+    assert about["data freshness"] == results["records"]["about"]["line"]
+    assert len(book.sheetnames) > 1
+    for sheet in book.sheetnames[1:]:
+        ws = book[sheet]
+        assert ws.freeze_panes == "A2", sheet
+        for row in ws.iter_rows(min_row=2):
+            for cell in row:
+                if "$" in cell.number_format or "%" in cell.number_format:
+                    assert isinstance(cell.value, int | float) or cell.value in (None, "unpriced"), (sheet, cell.coordinate)
+                if isinstance(cell.value, bool) or not isinstance(cell.value, int | float):
+                    continue
+                i = np.searchsorted(known, cell.value)
+                near = known[max(i - 1, 0): i + 1]
+                assert np.isclose(near, cell.value, rtol=1e-9, atol=1e-9).any(), \
+                    f"{name} {sheet}!{cell.coordinate} = {cell.value} is in no record of results.json"

@@ -409,3 +409,12 @@ def cost_explorer_track_record(earlier: list[dict[str, Any]], hist: pd.DataFrame
     row |= {"total_mape_pct": total["mape_pct"], "total_bias_pct": total["bias_pct"],
             "own_interval_coverage_pct": total["coverage_pct"], "points": total["points"]}
     return row, []
+
+
+def headline(result: Forecast, summary: dict[str, Any]) -> dict[str, Any]:
+    """Next month's forecast and the backtest's verdict, for the run index."""
+    first = result.total.iloc[0]
+    return {"month": first["period"].strftime("%Y-%m"), "forecast": round(float(first["forecast"]), 2),
+            "lower": round(float(first["lower"]), 2), "upper": round(float(first["upper"]), 2),
+            "backtest MAPE %": summary["mape_pct"], "coverage %": summary["coverage_pct"],
+            "meets goal": summary["meets_goal"]}

@@ -19,9 +19,19 @@ class PriceBook:
     def from_env(cls, env: Any) -> PriceBook:
         return cls(env.aws("pricing", region="us-east-1"))  # the Price List API's home region
 
+    @classmethod
+    def of(cls, prices: dict[tuple[str, str, str, str], float]) -> PriceBook:
+        """A book that knows only these prices, keyed (service, region, usage type, operation):
+        hand-made checks of the cost models, offline what-ifs. Anything else has no price."""
+        book = cls(None)
+        book._cache.update(prices)
+        return book
+
     def lookup(self, service: str, region: str, usage_type: str, operation: str = "") -> float | None:
         """The price, or None when the Price List has no such product."""
         key = (service, region, usage_type, operation)
+        if key not in self._cache and self.pricing is None:
+            return None
         if key not in self._cache:
             filters = [{"Type": "TERM_MATCH", "Field": "usagetype", "Value": usage_type}]
             if region != "global":
