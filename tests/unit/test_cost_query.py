@@ -83,12 +83,3 @@ def test_price_table_rows_have_source_and_date_and_cover_the_estate() -> None:
         wanted |= {f"{region}-KMS-Keys", f"{prefix}-DataEventsRecorded"}
         assert wanted <= have, sorted(wanted - have)
     assert {"HostedZone", "DNS-Queries"} <= set(table["usage_type"])
-
-
-def test_t_quantile_matches_student_t_tables() -> None:
-    """Published Student's t quantiles (two-sided 80% and 95%) for small samples."""
-    from opsbook.cost.forecast import t_quantile
-
-    table = {(0.9, 3): 1.638, (0.9, 7): 1.415, (0.975, 7): 2.365, (0.975, 10): 2.228, (0.975, 30): 2.042}
-    for (p, dof), expected in table.items():
-        assert abs(t_quantile(p, dof) - expected) / expected < 0.04
