@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -121,3 +122,51 @@ def test_month_totals_agree_between_amortized_and_unblended(generated) -> None:
     a = source.costs(CostQuery(**q, metric="amortized"))["cost"]
     u = source.costs(CostQuery(**q, metric="unblended"))["cost"]
     assert list(a.round(6)) == list(u.round(6))
+
+
+def test_same_params_same_bill(generated, tmp_path) -> None:
+    """The sandbox caches the generated files by fingerprint: the same params must give the same bill."""
+    params, out, export, _, frame = generated
+    generate(params, tmp_path)
+    again = pd.concat([pq.read_table(f).to_pandas() for f in sorted(
+        (tmp_path / params.cost.cur.prefix / params.cost.cur.export_name).glob("data/*/*.parquet"))])
+    for col in again.columns:
+        if isinstance(again[col].dtype, pd.CategoricalDtype):
+            again[col] = again[col].astype(str)
+    pd.testing.assert_frame_equal(frame.reset_index(drop=True), again.reset_index(drop=True))
+    assert (tmp_path / "drivers" / "sms-volume.csv").read_text() == (out / "drivers" / "sms-volume.csv").read_text()
+
+
+def test_added_node_group_is_a_step(generated) -> None:
+    params, _, _, _, frame = generated
+    gen = params.cost.generator
+    step = END - timedelta(days=gen.added_node_group_days_ago)
+    home = frame[frame["product_region_code"] == params.region]  # the duplicate in another region has its own groups
+    tags = home["resource_tags"].map(dict)
+    group = home[tags.map(lambda t: t.get("user_eks_nodegroup_name")) == gen.added_node_group]
+    days = group["line_item_usage_start_date"].dt.date
+    assert days.min() == step  # nothing of the group before it was added, its nodes every day after
+    others = home[(tags.map(lambda t: t.get("user_eks_nodegroup_name")) != gen.added_node_group)
+                  & home["line_item_usage_type"].str.contains("BoxUsage")]
+    assert others["line_item_usage_start_date"].dt.date.min() == date(2024, 6, 1)
+    hosts = frame[frame["line_item_usage_type"] == "Datadog-Pro-Hosts"]
+    per_month = hosts.groupby(hosts["line_item_usage_start_date"].dt.strftime("%Y-%m"))["line_item_usage_amount"].sum()
+    added = sum(g.desired_size for g in params.eks.node_groups if g.name == gen.added_node_group)
+    everyone = sum(g.desired_size for g in params.eks.node_groups)
+    first_full = (step.replace(day=1) + timedelta(days=32)).replace(day=1).strftime("%Y-%m")
+    assert per_month["2024-06"] == everyone - added and per_month[first_full] == everyone
+
+
+def test_weekday_and_month_profiles_come_from_params() -> None:
+    from opsbook.sandbox.cost.cur import sms_series
+
+    gen = load_params("sandbox").cost.generator.model_copy(update={
+        "sms_noise": 0.0, "sms_growth_per_month": 0.0, "sms_per_day": 1000.0,
+        "weekday_profile": [1, 1, 1, 1, 1, 0.5, 0.25], "month_profile": [1] * 11 + [2]})
+    days = np.arange(np.datetime64("2025-11-01"), np.datetime64("2026-01-01"))
+    sms = pd.Series(sms_series(gen, days, 1.0), index=pd.DatetimeIndex(days))
+    # in November Saturdays at half, Sundays at a quarter of a weekday; December at twice November
+    nov, dec = sms["2025-11"], sms["2025-12"]
+    assert set(nov[nov.index.day_of_week == 5]) == {500.0} and set(nov[nov.index.day_of_week == 6]) == {250.0}
+    assert set(nov[nov.index.day_of_week < 5]) == {1000.0}
+    assert dec[dec.index.day_of_week == 0].iloc[0] == 2 * nov[nov.index.day_of_week == 0].iloc[0] == 2000.0

@@ -139,6 +139,15 @@ class Params(Model):
                 raise ValueError(f"network.azs: {az!r} is not an AZ of region {self.region}")
         return self
 
+    @model_validator(mode="after")
+    def _added_node_group_known(self) -> Params:
+        added = self.cost.generator.added_node_group
+        groups = [g.name for g in self.eks.node_groups]
+        if added is not None and added not in groups:
+            raise ValueError(f"cost.generator.added_node_group: {added!r} is not a node group of eks.node_groups "
+                             f"({', '.join(groups)})")
+        return self
+
     def rds_instance(self, identifier: str | None = None) -> RdsInstance:
         if identifier is None:
             return self.rds[0]

@@ -48,7 +48,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from opsbook.errors import ParamsError
 from opsbook.formats.aws_usage import REGION_PREFIX
 from opsbook.params import CurGenerator, Params
 from opsbook.sandbox.cost.prices import list_price, price_table
@@ -221,14 +220,8 @@ def estate_lines(params: Params, gen: CurGenerator, inv: Inventory, region: str,
 
 def added_since(params: Params, end: date) -> date | None:
     """The first day the added node group is billed (None: no group added in the history)."""
-    gen = params.cost.generator
-    if gen.added_node_group is None:
-        return None
-    groups = [g.name for g in params.eks.node_groups]
-    if gen.added_node_group not in groups:
-        raise ParamsError(f"{params.source}: field 'cost.generator.added_node_group': {gen.added_node_group!r} is "
-                          f"not a node group of eks.node_groups ({', '.join(groups)})")
-    return end - timedelta(days=gen.added_node_group_days_ago)
+    gen = params.cost.generator  # params check that the group is one of eks.node_groups
+    return None if gen.added_node_group is None else end - timedelta(days=gen.added_node_group_days_ago)
 
 
 def _node_lines(b: _Builder, inv: Inventory, start: date, end: date, added: date | None) -> None:
