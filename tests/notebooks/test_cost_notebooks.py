@@ -229,7 +229,7 @@ def test_unit_cost_per_sms(truth, finance) -> None:
         mine = usage[usage["region"] == fit["region"]]
         spread = mine[~mine["line_item_usage_type"].isin(lumps)].groupby("day")["amortized"].sum()
         daily_sms = sms[sms["region"] == fit["region"]].set_index("date")["sms_count"]
-        joined = pd.concat([spread.rename("cost"), daily_sms.rename("sms")], axis=1).dropna()
+        joined = pd.concat([spread.rename("cost"), daily_sms.rename("sms")], axis=1, sort=True).dropna()
         slope, intercept = np.polyfit(joined["sms"], joined["cost"], 1)
         lump = mine[mine["line_item_usage_type"].isin(lumps)]["amortized"].sum()
         assert fit["variable_per_1000_sms"] == pytest.approx(slope * 1000, rel=1e-6)

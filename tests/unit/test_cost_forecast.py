@@ -206,3 +206,21 @@ def test_forecast_of_a_generated_estate_has_intervals_around_it(estate) -> None:
     summed = got.by_service.groupby("period")["forecast"].sum().to_numpy()
     assert got.total["forecast"].to_numpy() == pytest.approx(summed)  # the total is the services' sum
     json.dumps(result.summary)  # the record is plain JSON
+
+
+def test_earlier_runs_cost_explorer_forecasts_are_found_beside_this_run(tmp_path, monkeypatch) -> None:
+    from opsbook import results
+
+    notebook_runs = tmp_path / "runs" / "sandbox" / "cost-forecast"
+    for stamp, status in (("20251002T060000Z-aaaa", "passed"), ("20251101T060000Z-bbbb", "failed"),
+                          ("20250901T060000Z-cccc", "passed")):
+        (notebook_runs / stamp).mkdir(parents=True)
+        (notebook_runs / stamp / "results.json").write_text(json.dumps({
+            "run_id": stamp[-4:], "started_at": stamp[:15], "status": status,
+            "records": {"cost_explorer_forecast": [{"period": "2025-10-01T00:00:00", "cost_explorer": 1.0}]}}))
+    this = notebook_runs / "20251201T060000Z-dddd"
+    this.mkdir()
+    monkeypatch.setenv(results.RESULTS_FILE_ENV, str(this / "records.jsonl"))
+    found = results.earlier_records("cost_explorer_forecast")
+    assert [r["run_id"] for r in found] == ["cccc", "aaaa"]  # passed runs only, oldest first
+    assert found[0]["value"][0]["cost_explorer"] == 1.0

@@ -56,7 +56,7 @@ def history(source: CostSource, volume: pd.DataFrame, today: date, settings: Cos
             metric: str = "amortized") -> pd.DataFrame:
     """Complete months before `today` that have cost and SMS: period, service, cost, days, sms."""
     end = month_start(today)
-    start = add_months(end, -settings.history_months)
+    start = add_months(end, -min(settings.history_months, source.history_months or settings.history_months))
     cost = source.costs(CostQuery(start, end, "MONTHLY", ("service",), metric))
     sms = monthly(volume, by_region=False)
     billed = cost.groupby("period")["cost"].sum()

@@ -45,7 +45,7 @@ def freshness_line(about: About) -> str:
 
 def about(source: CostSource, metric: str, today: date, month: date | str | None = None) -> About:
     """The report's source, metric and month, with the data's freshness as of `today`."""
-    first = add_months(month_start(today), -LOOKBACK_MONTHS)
+    first = add_months(month_start(today), -min(LOOKBACK_MONTHS, source.history_months or LOOKBACK_MONTHS))
     months = source.costs(CostQuery(first, today + timedelta(days=1), "MONTHLY", (), metric))
     months = months[months["cost"] != 0]
     recent = source.costs(CostQuery(add_months(month_start(today), -2), today + timedelta(days=1), "DAILY", (), metric))

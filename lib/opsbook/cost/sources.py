@@ -37,6 +37,7 @@ class CostSource(ABC):
 
     name: str = ""
     resource_level = False  # can it group by resource_id?
+    history_months: int | None = None  # complete months back it can answer (None: as far as its data goes)
 
     def costs(self, query: CostQuery) -> pd.DataFrame:
         if "resource_id" in (*query.group_by, *query.include, *query.exclude) and not self.resource_level:
@@ -310,6 +311,9 @@ class CostExplorer(CostSource):
     """Cost Explorer's GetCostAndUsage (at most two group-by dimensions, no resources)."""
 
     name = "cost_explorer"
+    # "Cost Explorer provides up to the last 13 months of data" (38 with multi-year data enabled):
+    # docs.aws.amazon.com/cost-management/latest/userguide/ce-what-is.html
+    history_months = 13
 
     def __init__(self, ce: Any) -> None:
         self.ce = ce
