@@ -27,6 +27,9 @@ def source(tmp_path):
         line(date(2025, 10, 2), product="AmazonS3", usage_type="EUC1-TimedStorage-ByteHrs", cost=30.0),
         line(date(2025, 10, 5), product="AmazonRDS", usage_type="EUC1-InstanceUsage:db.t4g.micro", cost=20.0, tags=B),
         line(date(2025, 10, 1), type="Tax", cost=46.0),
+        # a Savings Plan fee that nets to a rounding residue both months: no percentage change of it
+        line(date(2025, 9, 1), product="ComputeSavingsPlans", type="SavingsPlanRecurringFee", cost=1e-12),
+        line(date(2025, 10, 1), product="ComputeSavingsPlans", type="SavingsPlanRecurringFee", cost=2e-12),
     ])
 
 
@@ -39,9 +42,10 @@ def test_totals_of_the_month_and_the_one_before(source) -> None:
 
 def test_services_ordered_by_the_size_of_their_change(source) -> None:
     table = review.by_dimension(source, OCT, "service")
-    # EC2 150 - 100 = +50, Tax +46, RDS +20 (new: no percentage), S3 30 - 40 = -10 (-25 %)
-    assert list(table["service"]) == ["AmazonEC2", "Tax", "AmazonRDS", "AmazonS3"]
-    assert list(table["change"]) == pytest.approx([50.0, 46.0, 20.0, -10.0])
+    # EC2 150 - 100 = +50, Tax +46, RDS +20 (new: no percentage), S3 30 - 40 = -10 (-25 %), SP fee ~0
+    assert list(table["service"]) == ["AmazonEC2", "Tax", "AmazonRDS", "AmazonS3", "ComputeSavingsPlans"]
+    assert list(table["change"]) == pytest.approx([50.0, 46.0, 20.0, -10.0, 0.0])
+    assert math.isnan(table.set_index("service").loc["ComputeSavingsPlans", "change_pct"])
     s3 = table.set_index("service").loc["AmazonS3"]
     assert s3["change_pct"] == pytest.approx(-25.0)
     assert math.isnan(table.set_index("service").loc["AmazonRDS", "change_pct"])

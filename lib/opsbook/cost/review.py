@@ -15,6 +15,7 @@ from opsbook.errors import UsageError
 
 # Line items a tag can sit on; tax, credits and Savings Plan fees carry none.
 TAGGABLE = ("Usage", "SavingsPlanCoveredUsage")
+CENT = 0.01
 
 
 def review_month(today: date, month: str = "") -> date:
@@ -38,7 +39,8 @@ def by_dimension(source: CostSource, month: date, dim: str, metric: str = "amort
     table = table.reindex(columns=[pd.Timestamp(prev), pd.Timestamp(month)], fill_value=0.0)
     table.columns = ["previous", "this"]
     table["change"] = table["this"] - table["previous"]
-    table["change_pct"] = (table["change"] / table["previous"].where(table["previous"] != 0)) * 100
+    # no percentage on a month billed nothing (under half a cent: rounding residue of credits and fees)
+    table["change_pct"] = (table["change"] / table["previous"].where(table["previous"].abs() >= CENT / 2)) * 100
     table = table.reset_index().rename(columns={dim: dim})
     if dim == "service":
         table.insert(1, "name", table["service"].map(services.display))
