@@ -5,8 +5,10 @@ from __future__ import annotations
 import typer
 
 from opsbook.commands import COMMANDS
+from opsbook.commands.common import exit_codes_help
 
-app = typer.Typer(help="Executable runbooks and cost notebooks for the SMSAPI platform.", no_args_is_help=True)
+app = typer.Typer(help="Executable runbooks and cost notebooks for the SMSAPI platform.", no_args_is_help=True,
+                  epilog=exit_codes_help())
 
 for _name, _command in COMMANDS.items():
     if isinstance(_command, typer.Typer):

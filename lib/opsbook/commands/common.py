@@ -1,4 +1,9 @@
-"""What every command shares: the console, and turning opsbook errors into exit codes."""
+"""What every command shares: the consoles, verbatim messages, exit codes, and access checks.
+
+Messages carry values from params, exceptions and API answers (an RDS identifier pattern
+such as `^[a-zA-Z][a-zA-Z0-9-]*$`), so the consoles never read rich markup: a word is
+styled by passing a `rich.text.Text`, never by `[red]...[/]` inside a string.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,27 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 
-from opsbook.errors import OpsbookError
+from opsbook import errors
+from opsbook.errors import CredentialsError, OpsbookError
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(markup=False, highlight=False)
+err_console = Console(stderr=True, markup=False, highlight=False)
+
+
+def styled(label: str, style: str, message: str = "") -> Text:
+    """`label` in `style`, then `message` as it is (never markup)."""
+    text = Text(label, style=style)
+    if message:
+        text.append(f" {message}")
+    return text
+
+
+def say(message: str, *, stderr: bool = False) -> None:
+    """Print a message verbatim, never cut or wrapped into a table cell."""
+    (err_console if stderr else console).print(Text(message), soft_wrap=True)
 
 
 def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -23,10 +44,50 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except OpsbookError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            err_console.print(styled("error:", "bold red", str(exc)), soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper
+
+
+# What each exit code means; the error classes of `opsbook.errors` that exit with it are
+# listed beside it, read from the classes themselves.
+EXIT_MEANINGS = {
+    0: "success (the command did what it said; a run passed)",
+    1: "a run failed (its failing cell is printed), or an error opsbook explains",
+    2: "bad input: params, options, notebook parameters or the command line itself",
+    3: "credentials: no usable AWS credentials or kubeconfig",
+    4: "refused by the guard: apply, confirm or production approval missing",
+}
+
+
+def exit_codes() -> list[tuple[int, str]]:
+    """(code, meaning with its error classes) for `opsbook --help`."""
+    classes: dict[int, list[str]] = {}
+    for name, cls in vars(errors).items():
+        if isinstance(cls, type) and issubclass(cls, OpsbookError):
+            classes.setdefault(cls.exit_code, []).append(name)
+    return [(code, f"{EXIT_MEANINGS.get(code, 'an error')}" + (f" ({', '.join(classes[code])})" if code in classes else ""))
+            for code in sorted(EXIT_MEANINGS.keys() | classes.keys())]
+
+
+def exit_codes_help() -> str:
+    """The exit codes as the epilog of `opsbook --help` (typer's rich help reads it as markup)."""
+    return escape("Exit codes:\n" + "\n".join(f"  {code}  {meaning}" for code, meaning in exit_codes()))
+
+
+def require_access(env: Any, kube: bool = False) -> None:
+    """Say missing AWS credentials (or kubeconfig) once, before anything is listed.
+
+    Commands that read several kinds of resource would otherwise report the same missing
+    access once per kind; a kubeconfig is access too, so it exits as credentials do (3).
+    """
+    env.session  # noqa: B018 - raises CredentialsError (missing keys, role not assumable)
+    if kube:
+        try:
+            env.kube  # noqa: B018 - raises when there is no usable kubeconfig
+        except OpsbookError as exc:
+            raise CredentialsError(exc.message, remedy=exc.remedy) from None
 
 
 ENV_OPTION = typer.Option(..., "--env", "-e", help="Environment: a name in params/ or a params YAML file.")
