@@ -53,11 +53,11 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 # What each exit code means; the error classes of `opsbook.errors` that exit with it are
 # listed beside it, read from the classes themselves.
 EXIT_MEANINGS = {
-    0: "success (the command did what it said; a run passed)",
-    1: "a run failed (its failing cell is printed), or an error opsbook explains",
-    2: "bad input: params, options, notebook parameters or the command line itself",
-    3: "credentials: no usable AWS credentials or kubeconfig",
-    4: "refused by the guard: apply, confirm or production approval missing",
+    0: "success",
+    1: "a run failed, or the command did",
+    2: "bad input: params, options or notebook parameters",
+    3: "no usable AWS credentials or kubeconfig",
+    4: "refused by the guard: apply, confirm or approval missing",
 }
 
 
