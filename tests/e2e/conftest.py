@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -16,6 +18,7 @@ from opsbook.drills.framework import PURPOSE
 from opsbook.guard import k8s_labels, ownership_tags
 from opsbook.report.index import write_index
 
+from tests.conftest import REQUIRE_SERVICES
 from tests.e2e.helpers import ROOT
 from tests.notebook_runs import run, run_passing
 
@@ -83,3 +86,62 @@ def leftovers(sandbox, sandbox_params) -> Iterator[Leftovers]:
         ec2.delete_volume(VolumeId=volume)
         rds.delete_db_snapshot(DBSnapshotIdentifier=snapshot)
         core.delete_namespace(namespace)
+
+
+# --- the browser --------------------------------------------------------------------------------
+
+# Debian's Chromium (scripts/browser.sh installs it), launched by path: Playwright's own browser
+# download cannot be reached from these machines. No network beyond the pages under test.
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def _missing(message: str) -> None:
+    """A browser test without its browser fails in CI and skips on a laptop, saying what to install."""
+    if REQUIRE_SERVICES:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Chromium driven by Playwright for Python, for the whole session."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("Playwright for Python is not installed: pip install -e '.[dev]' (make setup)")
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        _missing("chromium is not on PATH: scripts/browser.sh installs it (make setup)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()
+
+
+@dataclass
+class Tab:
+    """A browser page that keeps every console error and uncaught exception it meets, each as
+    "<the page's URL> | <message>"."""
+
+    page: Any
+    errors: list[str]
+
+    def screenshot(self, folder: Path, name: str) -> Path:
+        """A full-page screenshot into `folder` (the evidence of the test's own runs)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture()
+def tab(browser) -> Iterator[Tab]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(f"{page.url} | {message.text}") if message.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(f"{page.url} | {exc}"))
+    page.set_default_timeout(30_000)
+    yield Tab(page, errors)
+    context.close()

@@ -57,15 +57,15 @@ def _links(run: Run, base: str) -> list[tuple[str, str]]:
     return [(file, f"{base}{run.folder}/{file}") for file in ordered]
 
 
-def _charts(runs: Sequence[Run], base: str, compact: bool) -> list[tuple[Markup, str]]:
-    """RTO and RPO charts for a runbook's drill runs (none when it is not a drill)."""
+def _charts(runs: Sequence[Run], base: str, compact: bool) -> list[tuple[str, Markup, str]]:
+    """(title, chart, caption) of RTO and RPO for a runbook's drill runs (none when it is not a drill)."""
     out = []
     for metric in ("rto", "rpo"):
         points = metric_points(runs, metric, href=f"{base}{{folder}}/report.html")
         if points:
             title = metric.upper()
             size = {"width": 120, "height": 28} if compact else {}
-            out.append((Markup(chart_svg(points, title, compact=compact, **size)), describe(points, title)))
+            out.append((title, Markup(chart_svg(points, title, compact=compact, **size)), describe(points, title)))
     return out
 
 
@@ -79,7 +79,8 @@ def _row(key: tuple[str, str, str], runs: list[Run], now: datetime) -> dict[str,
     strip = [{"status": r.status, "href": _report_of(r),
               "title": f"{r.status} {r.started_at:%Y-%m-%d %H:%M} run {r.run_id}" if r.started_at else r.status}
              for r in reversed(runs[:STRIP])]
-    charts = [Markup("<span title='{}'>{}</span>").format(caption, svg) for svg, caption in _charts(runs, "", True)]
+    charts = [Markup("<span class='spark' title='{}'>{} {}</span>").format(caption, title, svg)
+              for title, svg, caption in _charts(runs, "", compact=True)]
     search = " ".join([kind, name, env, latest.status, latest.headline]).lower()
     return {"name": name, "env": env, "latest": latest, "age": _age(latest.started_at, now), "strip": strip,
             "charts": charts, "links": links, "page": f"{env}/{name}/index.html", "search": search}
@@ -96,7 +97,8 @@ def _runbook_page(key: tuple[str, str, str], runs: list[Run]) -> str:
     return _TEMPLATES.get_template("runbook.html").render(
         name=name, env=env, kind=kind, runs=rows, home=f"{base}index.html",
         passed=sum(r.ok for r in runs), failed=sum(r.status == "failed" for r in runs),
-        incomplete=sum(r.status == INCOMPLETE for r in runs), charts=_charts(runs, base, compact=False))
+        incomplete=sum(r.status == INCOMPLETE for r in runs),
+        charts=[(svg, caption) for _, svg, caption in _charts(runs, base, compact=False)])
 
 
 def build_portal(runs: Sequence[Run], now: datetime | None = None) -> dict[str, str]:
