@@ -31,7 +31,8 @@ test: $(STAMP) services
 # JupyterLab on the checkout: open a runbook, set its parameters cell, run it against that env.
 # (Interactive runs are not recorded; each notebook says so at its top, and how to record one.)
 lab: $(STAMP) services
-	OPSBOOK_ROOT=$(CURDIR) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/jupyter lab --notebook-dir=.
+	OPSBOOK_ROOT=$(CURDIR) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/jupyter lab --notebook-dir=. \
+		$$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
