@@ -97,13 +97,18 @@ def test_run_a_runbook_in_jupyterlab_with_edited_parameters(lab: Lab, tab, tmp_p
     page.goto(f"{lab.url}/lab/tree/runbooks/health-check.ipynb?token={lab.token}")
     page.wait_for_selector(".jp-Notebook .jp-CodeCell")
 
-    cells = page.locator(".jp-Notebook .jp-Cell")
-    first_code = next(i for i in range(cells.count()) if "jp-CodeCell" in cells.nth(i).get_attribute("class"))
-    top = " ".join(cells.nth(i).inner_text() for i in range(first_code))
-    assert "not recorded" in top and "opsbook run health-check --env" in top  # said before any change
+    # the note comes before the first code cell (the parameters), so before anything runs; Lab
+    # renders markdown cells as they load, so their text is read once it has rendered
+    top = page.wait_for_function("""() => {
+        const cells = [...document.querySelectorAll('.jp-Notebook .jp-Cell')];
+        const first = cells.findIndex(c => c.classList.contains('jp-CodeCell'));
+        const text = cells.slice(0, first).map(c => c.innerText).join(' ');
+        return first > 0 && text.includes('opsbook run health-check') && text;
+    }""").json_value()
+    assert "not recorded" in top and "opsbook run health-check --env" in top
     tab.screenshot(shots, "lab-1-opened")
 
-    parameters = cells.nth(first_code)
+    parameters = page.locator(".jp-Notebook .jp-CodeCell").first
     source = parameters.locator(".cm-content").inner_text()
     assert source.startswith('env = "sandbox"')
     edited = re.sub(r"^cert_warn_margin_days = \d+", f"cert_warn_margin_days = {EDITED['cert_warn_margin_days']}",

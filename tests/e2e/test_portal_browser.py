@@ -97,7 +97,7 @@ def test_dashboard_filter_report_and_runbook_page_from_file(evidence: Path, tab)
     page.go_back()
     page.locator("a.runbook", has_text=drill_name).click()
     page.wait_for_load_state()
-    assert local_file(page.url) == evidence / "sandbox" / drill_name / "index.html"
+    assert local_file(page.url) == evidence / "sandbox" / f"{drill_name}.html"
     shown = page.locator("table.history td.run-id").all_inner_texts()
     assert shown == [r["run_id"] for r in reversed(drill_runs)]  # newest first, every run
     for link in hrefs(page, "table.history td.links a"):

@@ -103,7 +103,7 @@ def test_dashboard_has_a_row_per_runbook_and_env_with_the_last_runs(tmp_path: Pa
     assert page.count("<tr data-search=") == 2
     assert page.count("class=\"passed\" href=") + page.count("class=\"failed\" href=") == STRIP + 1
     assert 'href="prod-pl/cost-monthly-review/20250301T021700Z-c1/report.xlsx"' in page
-    runbook = (tmp_path / "prod-pl/rds-pitr-drill/index.html").read_text()
+    runbook = (tmp_path / "prod-pl/rds-pitr-drill.html").read_text()
     assert all(f"r{i:02d}" in runbook for i in range(STRIP + 2))  # the history keeps every run
 
 

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from opsbook import errors
-from opsbook.errors import CredentialsError, OpsbookError
+from opsbook.errors import CredentialsError, OpsbookError, UsageError
 
 console = Console(markup=False, highlight=False)
 err_console = Console(stderr=True, markup=False, highlight=False)
@@ -62,13 +62,16 @@ EXIT_MEANINGS = {
 
 
 def exit_codes() -> list[tuple[int, str]]:
-    """(code, meaning with its error classes) for `opsbook --help`."""
+    """(code, meaning and the error classes exiting with it) for `opsbook --help`."""
     classes: dict[int, list[str]] = {}
     for name, cls in vars(errors).items():
         if isinstance(cls, type) and issubclass(cls, OpsbookError):
             classes.setdefault(cls.exit_code, []).append(name)
-    return [(code, f"{EXIT_MEANINGS.get(code, 'an error')}" + (f" ({', '.join(classes[code])})" if code in classes else ""))
-            for code in sorted(EXIT_MEANINGS.keys() | classes.keys())]
+    out = []
+    for code in sorted(EXIT_MEANINGS.keys() | classes.keys()):
+        named = f" ({', '.join(classes[code])})" if code in classes else ""
+        out.append((code, EXIT_MEANINGS.get(code, "an error") + named))
+    return out
 
 
 def exit_codes_help() -> str:
@@ -88,6 +91,21 @@ def require_access(env: Any, kube: bool = False) -> None:
             env.kube  # noqa: B018 - raises when there is no usable kubeconfig
         except OpsbookError as exc:
             raise CredentialsError(exc.message, remedy=exc.remedy) from None
+
+
+def mirror_client(url: str, env: str | None, option: str) -> Any:
+    """The S3 client that reads or writes the mirror `url` (`option` names it): the mirror
+    belongs to an environment, whose credentials are checked once, before any listing."""
+    from opsbook.clients import open_env
+    from opsbook.mirror import parse_s3_url
+
+    if not env:
+        raise UsageError(f"{option} needs --env: the S3 mirror is reached with that environment's credentials",
+                         remedy="add --env with the environment that owns the mirror")
+    parse_s3_url(url)
+    ctx = open_env(env)
+    require_access(ctx)
+    return ctx.aws("s3")
 
 
 ENV_OPTION = typer.Option(..., "--env", "-e", help="Environment: a name in params/ or a params YAML file.")

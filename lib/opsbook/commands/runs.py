@@ -9,7 +9,7 @@ import pandas as pd
 import typer
 
 from opsbook.commands import COMMANDS
-from opsbook.commands.common import handles_errors, require_access, say
+from opsbook.commands.common import handles_errors, mirror_client, say
 from opsbook.commands.output import FORMAT_OPTION, Format, emit
 from opsbook.report.catalog import INCOMPLETE
 
@@ -32,21 +32,6 @@ def _runs_root(runs_dir: Path | None) -> Path:
     return Path(runs_dir) if runs_dir else project_root() / "runs"
 
 
-def _mirror_client(s3: str, env: str | None, option: str):
-    """The S3 client of `env` for the mirror `s3`, with access checked once, before any listing."""
-    from opsbook.clients import open_env
-    from opsbook.errors import UsageError
-    from opsbook.mirror import parse_s3_url
-
-    if not env:
-        raise UsageError(f"{option} needs --env: the S3 mirror is read with that environment's credentials",
-                         remedy="add --env with the environment that owns the mirror")
-    parse_s3_url(s3)
-    ctx = open_env(env)
-    require_access(ctx)
-    return ctx.aws("s3")
-
-
 @COMMANDS.register("runs")
 @handles_errors
 def runs(
@@ -67,8 +52,8 @@ def runs(
     from opsbook.report.catalog import local_runs, parse_since, s3_runs, select
 
     cutoff = parse_since(since) if since else None
-    found = s3_runs(_mirror_client(s3, env, "--s3"), s3) if s3 else local_runs(_runs_root(runs_dir))
-    chosen = select(found, env=env, name=name, status=status and status.value, since=cutoff)
+    found = s3_runs(mirror_client(s3, env, "--s3"), s3) if s3 else local_runs(_runs_root(runs_dir))
+    chosen = select(found, env=env, name=name, status=status, since=cutoff)
     frame = pd.DataFrame([r.row() for r in chosen], columns=COLUMNS)
     if fmt is Format.table and not frame.empty:
         frame["started_at"] = [f"{t:%Y-%m-%d %H:%M:%S}" if t else "" for t in frame["started_at"]]
@@ -93,7 +78,7 @@ def portal(
     from opsbook.report.index import publish_portal, write_index
 
     if mirror:
-        keys = publish_portal(_mirror_client(mirror, env, "--mirror"), mirror)
+        keys = publish_portal(mirror_client(mirror, env, "--mirror"), mirror)
         say(f"wrote {len(keys)} page(s) to {mirror.rstrip('/')}/index.html")
         return
     say(f"wrote {write_index(_runs_root(runs_dir))}")

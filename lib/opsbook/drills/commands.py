@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from opsbook.commands import COMMANDS
-from opsbook.commands.common import ENV_OPTION, handles_errors, require_access
+from opsbook.commands.common import ENV_OPTION, handles_errors, mirror_client, require_access
 from opsbook.commands.output import FORMAT_OPTION, Format, emit, note
 
 
@@ -62,19 +62,7 @@ def history(
     """
     from opsbook.drills.history import read_history
 
-    client = None
-    if s3:
-        from opsbook.clients import open_env
-        from opsbook.errors import UsageError
-        from opsbook.mirror import parse_s3_url
-
-        if not env:
-            raise UsageError("--s3 needs --env: the S3 mirror is read with that environment's credentials",
-                             remedy="add --env with the environment that owns the mirror")
-        parse_s3_url(s3)
-        ctx = open_env(env)
-        require_access(ctx)
-        client = ctx.aws("s3")
+    client = mirror_client(s3, env, "--s3") if s3 else None
     frame = read_history(runs_dir, env=env, drill=drill, s3_uri=s3, s3_client=client)
     if fmt is Format.table and not frame.empty:
         frame = frame.drop(columns=["source", "notebook"])

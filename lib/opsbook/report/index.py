@@ -4,8 +4,9 @@
   headline, a strip of the last runs (each a link to its report), RTO and RPO against
   their targets for drills, and links to the latest evidence (`report.xlsx` when a run
   left one); a filter box narrows the rows.
-- `<env>/<name>/index.html`: that runbook's run history, newest first, with charts for
-  drills and a link to every file of every run.
+- `<env>/<name>.html`: that runbook's run history, newest first, with charts for drills
+  and a link to every file of every run. It sits beside the folder of its runs, which
+  holds run folders only.
 
 Every link is relative and nothing is fetched, so the same pages work from `file://`
 and from an S3 mirror (`publish_portal` writes them beside the mirrored run folders).
@@ -34,6 +35,11 @@ SECTIONS = {"runbook": "Runbooks (on-call)", "notebook": "Notebooks (analysis)",
 # evidence files, in the order their links are shown; any other file of a run follows
 EVIDENCE = ("report.html", "report.xlsx", "output.ipynb", "results.json")
 _TEMPLATES = Environment(loader=PackageLoader("opsbook.report", "templates"), autoescape=True)
+
+
+def _page_of(env: str, name: str) -> str:
+    """Where a runbook's page sits, relative to the runs root."""
+    return f"{env}/{name}.html"
 
 
 def _age(started: datetime | None, now: datetime) -> str:
@@ -75,7 +81,7 @@ def _row(key: tuple[str, str, str], runs: list[Run], now: datetime) -> dict[str,
     links = [("latest report", _report_of(latest))]
     if latest.has("report.xlsx"):
         links.append(("report.xlsx", f"{latest.folder}/report.xlsx"))
-    links.append(("all runs", f"{env}/{name}/index.html"))
+    links.append(("all runs", _page_of(env, name)))
     strip = [{"status": r.status, "href": _report_of(r),
               "title": f"{r.status} {r.started_at:%Y-%m-%d %H:%M} run {r.run_id}" if r.started_at else r.status}
              for r in reversed(runs[:STRIP])]
@@ -83,12 +89,12 @@ def _row(key: tuple[str, str, str], runs: list[Run], now: datetime) -> dict[str,
               for title, svg, caption in _charts(runs, "", compact=True)]
     search = " ".join([kind, name, env, latest.status, latest.headline]).lower()
     return {"name": name, "env": env, "latest": latest, "age": _age(latest.started_at, now), "strip": strip,
-            "charts": charts, "links": links, "page": f"{env}/{name}/index.html", "search": search}
+            "charts": charts, "links": links, "page": _page_of(env, name), "search": search}
 
 
 def _runbook_page(key: tuple[str, str, str], runs: list[Run]) -> str:
     kind, name, env = key
-    base = "../../"  # the page sits at <env>/<name>/index.html
+    base = "../"  # the page sits at <env>/<name>.html
     rows = [{"run_id": r.run_id, "status": r.status, "headline": r.headline,
              "started": f"{r.started_at:%Y-%m-%d %H:%M:%S}" if r.started_at else "unknown",
              "duration": "—" if r.duration_s is None else f"{r.duration_s:.1f} s",
@@ -109,7 +115,7 @@ def build_portal(runs: Sequence[Run], now: datetime | None = None) -> dict[str, 
     groups = list(by_runbook(runs))
     for key, group in groups:
         sections.setdefault(SECTIONS.get(key[0], SECTIONS[""]), []).append(_row(key, group, now))
-        pages[f"{key[2]}/{key[1]}/index.html"] = _runbook_page(key, group)
+        pages[_page_of(key[2], key[1])] = _runbook_page(key, group)
     ordered = [(title, sections[title]) for title in SECTIONS.values() if title in sections]
     pages["index.html"] = _TEMPLATES.get_template("index.html").render(
         sections=ordered, groups=groups, total=len(runs), strip=STRIP, written=f"{now:%Y-%m-%d %H:%M}")
