@@ -140,3 +140,12 @@ def test_every_command_has_an_example_that_parses() -> None:
         assert example, f"opsbook {' '.join(path)}: its help has no example"
         assert example[:1 + len(path)] == ["opsbook", *path], example
         assert parse_cli(example[1:]).command_path == " ".join(["opsbook", *path])
+
+
+def test_a_cell_with_brackets_shows_in_the_progress_on_a_terminal(sandbox, tmp_path: Path) -> None:
+    """The per-cell progress (on a terminal) labels each cell with its first line, verbatim."""
+    nb = write_notebook(tmp_path / "brackets.ipynb", "label = '[/bold] closes nothing, [a-z]+ is a pattern'")
+    out = opsbook("run", str(nb), "--env", "sandbox", "--runs-dir", str(tmp_path / "runs"),
+                  env={**os.environ, "TTY_COMPATIBLE": "1"})
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "passed" in out.stdout

@@ -89,7 +89,7 @@ class _progress:
     def __enter__(self):
         if not console.is_terminal:
             return None
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        self.progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), console=console, transient=True)
         self.progress.start()
         self.task = None
