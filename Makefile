@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.stamp
 
-.PHONY: demo test lab lint services clean
+.PHONY: setup browser demo test lab lint services clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,8 +13,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -qq -e '.[dev]'
 	@touch $(STAMP)
 
+# Everything the tests need on this machine: the virtualenv, MariaDB and RabbitMQ, Chromium.
+setup: $(STAMP) services browser
+
 services:
 	@scripts/services.sh
+
+browser:
+	@scripts/browser.sh
 
 demo: $(STAMP) services
 	$(BIN)/opsbook demo
@@ -22,8 +28,11 @@ demo: $(STAMP) services
 test: $(STAMP) services
 	$(BIN)/python -m pytest
 
-lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=.
+# JupyterLab on the checkout: open a runbook, set its parameters cell, run it against that env.
+# (Interactive runs are not recorded; each notebook says so at its top, and how to record one.)
+lab: $(STAMP) services
+	OPSBOOK_ROOT=$(CURDIR) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/jupyter lab --notebook-dir=. \
+		$$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -12,4 +12,5 @@ COMMANDS = Registry("command", [
     "opsbook.commands.sandbox",
     "opsbook.commands.run",
     "opsbook.drills.commands",
+    "opsbook.commands.runs",
 ])

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import typer
-from rich.table import Table
 
 from opsbook.commands import COMMANDS
-from opsbook.commands.common import ENV_OPTION, console, handles_errors
-
-
-def _table(frame: pd.DataFrame, title: str) -> Table:
-    table = Table(*[str(c) for c in frame.columns], title=title)
-    for row in frame.itertuples(index=False):
-        table.add_row(*["" if pd.isna(v) else str(v) for v in row])
-    return table
+from opsbook.commands.common import ENV_OPTION, handles_errors, mirror_client, require_access
+from opsbook.commands.output import FORMAT_OPTION, Format, emit, note
 
 
 @COMMANDS.register("cleanup")
@@ -27,22 +19,26 @@ def cleanup(
     apply: bool = typer.Option(False, "--apply", help="Delete (default: show the plan only)."),
     confirm: str = typer.Option("", "--confirm", help="Every resource name to delete, comma-separated."),
     approval: str = typer.Option("", "--approval", help="Change ticket; required in production."),
+    fmt: Format = FORMAT_OPTION,
 ) -> None:
-    """Find drill resources left behind (by their ownership tags only) and delete them on --apply."""
+    """Find drill resources left behind (by their ownership tags only) and delete them on --apply.
+
+    Columns: resource, attribute (its kind), current, desired, action.
+
+    Example: opsbook cleanup --env dev-pl --older-than 2h
+    """
     from opsbook.clients import open_env
     from opsbook.drills.sweeper import UNREADABLE, parse_age, sweep
     from opsbook.errors import OpsbookError
 
     parse_age(older_than)  # bad input fails before any call
     ctx = open_env(env)
+    require_access(ctx, kube=True)  # said once here, not once per kind of resource
     table = sweep(ctx, older_than, apply=apply, confirm=confirm, approval=approval)
-    if table.empty:
-        console.print(f"no drill resources in {ctx.name}")
-        return
-    console.print(_table(table, f"drill resources in {ctx.name}"))
+    emit(table, fmt, f"drill resources in {ctx.name}", f"no drill resources in {ctx.name}")
     doomed = table[table["action"] == "delete"]["resource"].tolist()
     if doomed and not apply:
-        console.print(f"plan only: add --apply --confirm {','.join(doomed)} to delete", soft_wrap=True)
+        note(f"plan only: add --apply --confirm {','.join(doomed)} to delete", fmt)
     unreadable = table[table["current"].str.startswith(UNREADABLE)]
     if not unreadable.empty:
         raise OpsbookError(f"could not list {', '.join(unreadable['attribute'])}, so drill leftovers there are unknown",
@@ -56,25 +52,19 @@ def history(
     env: str = typer.Option(None, "--env", "-e", help="Only this environment (needed for --s3)."),
     runs_dir: Path = typer.Option(None, "--runs-dir", help="Run folders (default: runs/)."),
     s3: str = typer.Option(None, "--s3", help="Also read the S3 mirror, s3://bucket/prefix."),
+    fmt: Format = FORMAT_OPTION,
 ) -> None:
-    """Every drill run's verdict, RTO and RPO against targets, oldest first."""
+    """Every drill run's verdict, RTO and RPO against targets, oldest first.
+
+    json and csv add the columns notebook and source (the results.json each row came from).
+
+    Example: opsbook history --env prod-pl --drill rds-pitr --format csv
+    """
     from opsbook.drills.history import read_history
 
-    client = None
-    if s3:
-        from opsbook.clients import open_env
-
-        if not env:
-            from opsbook.errors import UsageError
-
-            raise UsageError("--s3 needs --env: the S3 mirror is read with that environment's credentials",
-                             remedy="add --env with the environment that owns the mirror")
-        client = open_env(env).aws("s3")
+    client = mirror_client(s3, env, "--s3") if s3 else None
     frame = read_history(runs_dir, env=env, drill=drill, s3_uri=s3, s3_client=client)
-    if frame.empty:
-        console.print("no drill runs found")
-        return
-    shown = frame.drop(columns=["source", "notebook"]).copy()
-    shown["started_at"] = shown["started_at"].dt.strftime("%Y-%m-%d %H:%M:%S")
-    console.print(_table(shown, "drill history"))
-
+    if fmt is Format.table and not frame.empty:
+        frame = frame.drop(columns=["source", "notebook"])
+        frame["started_at"] = frame["started_at"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    emit(frame, fmt, "drill history", "no drill runs found")
