@@ -1,107 +1,18 @@
-"""Velero pieces without a cluster: schedule expressions, the object-store layout, the tarball,
-broker definition comparison, the audit's verdicts and the params that say how to reach a workload."""
+"""Velero pieces without a cluster: broker definition comparison, the audit's verdicts, the rules of what
+a restore leaves out, and the params that say how to reach a workload. (Velero's formats: test_velero_formats.py.)"""
 
 from __future__ import annotations
 
-import io
-import json
-import tarfile
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 from opsbook.dataplane.rabbitmq import compare_definitions
 from opsbook.drills.velero_audit import AuditReport
-from opsbook.errors import OpsbookError, ParamsError, UsageError
-from opsbook.formats.velero import Layout, parse, parse_go_duration, read_tarball, snapshot_pv_name
+from opsbook.errors import OpsbookError, ParamsError
 from opsbook.params import load_params
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-# --- schedules ---------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("expr, after, expected", [
-    ("0 2 * * *", datetime(2025, 3, 1, 1, 0), datetime(2025, 3, 1, 2, 0)),
-    ("0 2 * * *", datetime(2025, 3, 1, 2, 0), datetime(2025, 3, 2, 2, 0)),
-    ("*/15 * * * *", datetime(2025, 3, 1, 5, 7), datetime(2025, 3, 1, 5, 15)),
-    ("30 1 * * 1-5", datetime(2025, 3, 1, 0, 0), datetime(2025, 3, 3, 1, 30)),  # Saturday -> Monday
-    ("0 0 1 */3 *", datetime(2025, 2, 10), datetime(2025, 4, 1)),
-    ("@daily", datetime(2025, 12, 31, 23, 59), datetime(2026, 1, 1)),
-    ("0 12 * * sun", datetime(2025, 3, 1, 13, 0), datetime(2025, 3, 2, 12, 0)),
-])
-def test_next_run(expr: str, after: datetime, expected: datetime) -> None:
-    assert parse(expr).next_after(after.replace(tzinfo=UTC)) == expected.replace(tzinfo=UTC)
-
-
-@pytest.mark.parametrize("expr, interval", [
-    ("0 2 * * *", timedelta(days=1)), ("*/15 * * * *", timedelta(minutes=15)), ("@hourly", timedelta(hours=1)),
-    ("0 2 * * 1-5", timedelta(days=3)), ("@every 6h", timedelta(hours=6)), ("0 */4 * * *", timedelta(hours=4)),
-])
-def test_interval_is_the_longest_gap(expr: str, interval: timedelta) -> None:
-    assert parse(expr).interval(datetime(2025, 3, 1, tzinfo=UTC)) == interval
-
-
-@pytest.mark.parametrize("expr, message", [
-    ("0 2 * *", "five cron fields"), ("61 * * * *", "out of range"), ("x * * * *", "not a number"),
-    ("*/0 * * * *", "bad step"), ("@every soon", "five cron fields"),
-])
-def test_bad_schedules_say_what_is_expected(expr: str, message: str) -> None:
-    with pytest.raises(UsageError, match=message):
-        parse(expr)
-
-
-def test_go_durations() -> None:
-    assert parse_go_duration("72h0m0s") == timedelta(hours=72)
-    assert parse_go_duration("1h30m") == timedelta(minutes=90)
-    with pytest.raises(UsageError, match="72h0m0s"):
-        parse_go_duration("3 days")
-
-
-# --- the object store ---------------------------------------------------------------------------
-
-
-def test_layout_keys_are_velero_s() -> None:
-    # the names of pkg/persistence/object_store_layout.go, written out independently
-    files = Layout("").backup_files("b1")
-    assert files["metadata"] == "backups/b1/velero-backup.json"
-    assert files["contents"] == "backups/b1/b1.tar.gz"
-    assert files["log"] == "backups/b1/b1-logs.gz"
-    assert files["resource list"] == "backups/b1/b1-resource-list.json.gz"
-    assert files["volume snapshots"] == "backups/b1/b1-volumesnapshots.json.gz"
-    assert files["results"] == "backups/b1/b1-results.gz"
-    assert files["csi volume snapshot contents"] == "backups/b1/b1-csi-volumesnapshotcontents.json.gz"
-    assert files["volume info"] == "backups/b1/b1-volumeinfo.json.gz"
-    prefixed = Layout("/cluster-a/")
-    assert prefixed.backup_contents("b1") == "cluster-a/backups/b1/b1.tar.gz"
-    assert prefixed.restore_log("r1") == "cluster-a/restores/r1/restore-r1-logs.gz"
-    assert prefixed.restore_results("r1") == "cluster-a/restores/r1/restore-r1-results.gz"
-
-
-def test_read_tarball_reads_the_classic_paths() -> None:
-    buf = io.BytesIO()
-    entries = {
-        "metadata/version": b"1.1.0",
-        "resources/statefulsets.apps/namespaces/rabbitmq/rabbitmq.json": json.dumps({"kind": "StatefulSet"}).encode(),
-        "resources/statefulsets.apps/v1-preferredversion/namespaces/rabbitmq/rabbitmq.json": b"{}",
-        "resources/persistentvolumes/cluster/pvc-1.json": json.dumps({"kind": "PersistentVolume"}).encode(),
-    }
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in entries.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    version, items = read_tarball(buf.getvalue())
-    assert version == "1.1.0"
-    assert sorted((i.group_resource, i.namespace, i.name) for i in items) == [
-        ("persistentvolumes", None, "pvc-1"), ("statefulsets.apps", "rabbitmq", "rabbitmq")]
-
-
-def test_snapshot_list_pv_name_in_either_spelling() -> None:
-    assert snapshot_pv_name({"spec": {"PersistentVolumeName": "pv-a"}}) == "pv-a"
-    assert snapshot_pv_name({"spec": {"persistentVolumeName": "pv-b"}}) == "pv-b"
 
 
 # --- broker definitions ---------------------------------------------------------------------------
