@@ -378,3 +378,40 @@ def test_audit_counts_a_partially_failed_backup_only_where_its_errors_do_not_rea
         assert missing["status"] == "fail" and f"fail to get the namespace {ghost}" in missing["detail"]
     finally:
         delete_backup(api, name)
+
+
+def test_claims_are_polled_until_bound(env: Env) -> None:
+    """A restored claim binds when the PV controller gets to it: here a second after the drill starts looking."""
+    import threading
+
+    from opsbook.drills.velero_restored import wait_claims_bound
+
+    core = client.CoreV1Api(env.kube)
+    namespace = f"bind-later-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {"name": namespace}})
+    try:
+        for claim in ("late", "never"):
+            core.create_namespaced_persistent_volume_claim(namespace, {"metadata": {"name": claim}, "spec": {
+                "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
+        binder = threading.Timer(1.0, lambda: core.patch_namespaced_persistent_volume_claim_status(
+            "late", namespace, {"status": {"phase": "Bound"}}))
+        binder.start()
+        assert wait_claims_bound(core, namespace, ["late"], 60, 0.2)["late"].status.phase == "Bound"
+        binder.join()
+        assert wait_claims_bound(core, namespace, ["never"], 0.5, 0.2)["never"].status.phase in (None, "Pending")
+    finally:
+        core.delete_namespace(namespace)
+
+
+def test_teardown_names_what_holds_a_namespace(env: Env) -> None:
+    from opsbook.drills.velero_teardown import namespace_holders
+
+    core = client.CoreV1Api(env.kube)
+    namespace = f"held-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {"name": namespace}})
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "kept", "finalizers": ["example.com/hold"]}})
+    try:
+        assert namespace_holders(env.kube, namespace) == ["ConfigMap/kept has finalizers example.com/hold"]
+    finally:
+        core.patch_namespaced_config_map("kept", namespace, {"metadata": {"finalizers": None}})
+        core.delete_namespace(namespace)

@@ -100,3 +100,80 @@ def test_environments_keep_the_in_cluster_default_and_the_sandbox_points_at_loca
     assert prod.stateful_access.mysql.password_ssm in prod.ssm.secure
     assert sandbox.stateful_access.rabbitmq.host == "127.0.0.1" and "{namespace}" in sandbox.stateful_access.rabbitmq.vhost
     assert sandbox.stateful_access.mysql.password_ssm in sandbox.ssm.secure
+
+
+# --- what a restore leaves out, and volume data (velero_restored, velero_verify) -----------------------
+
+
+def _item(group_resource: str, name: str, obj: dict, namespace: str = "app"):
+    from opsbook.formats.velero import TarItem
+
+    return TarItem(group_resource, namespace, name, obj)
+
+
+@pytest.mark.parametrize("group_resource, name, obj, reason", [
+    ("pods", "web-1", {"status": {"phase": "Running"}}, None),
+    ("pods", "report-28912345-abcde", {"status": {"phase": "Succeeded"}}, "a finished pod (Succeeded)"),
+    ("pods", "crashed", {"status": {"phase": "Failed"}}, "a finished pod (Failed)"),
+    ("pods", "static-web", {"metadata": {"annotations": {"kubernetes.io/config.mirror": "x"}},
+                            "status": {"phase": "Running"}}, "a mirror pod (the kubelet makes it)"),
+    ("jobs.batch", "report-28912345", {"status": {"completionTime": "2025-03-01T03:01:35Z", "succeeded": 1}},
+     "a finished Job (completed 2025-03-01T03:01:35Z)"),
+    ("jobs.batch", "stuck", {"status": {"failed": 6}}, None),  # failed without a completion time: restored
+    ("secrets", "app-token-x1y2z", {"type": "kubernetes.io/service-account-token"},
+     "the token of ServiceAccount app (the cluster makes it again)"),
+    ("secrets", "app-long-lived", {"type": "kubernetes.io/service-account-token"}, None),
+    ("secrets", "app-token-x1y2z", {"type": "Opaque"}, None),
+    ("events", "web.17f3", {}, "Velero never restores events"),
+    ("configmaps", "settings", {}, None),
+])
+def test_what_velero_does_not_restore(group_resource: str, name: str, obj: dict, reason: str | None) -> None:
+    from opsbook.drills.velero_restored import not_restored_reason
+
+    assert not_restored_reason(_item(group_resource, name, obj), {"app", "default"}) == reason
+
+
+def _stored(snapshots: list, volume_info: list, claims: dict[str, str]):
+    from opsbook.drills.velero_verify import StoredBackup
+    from opsbook.formats.velero import Layout, VolumeInfo
+
+    stored = StoredBackup("b1", "bucket", Layout(""), snapshots=snapshots,
+                          volume_info=[VolumeInfo.of(v) for v in volume_info])
+    stored.items = [_item("persistentvolumeclaims", claim, {"spec": {"volumeName": pv}}) for claim, pv in claims.items()]
+    return stored
+
+
+def test_every_pv_needs_a_completed_native_snapshot() -> None:
+    from opsbook.drills.velero_verify import volume_data_rows
+
+    snapshots = [{"spec": {"persistentVolumeName": "pv-a"}, "status": {"phase": "Completed",
+                                                                        "providerSnapshotID": "snap-a"}},
+                 {"spec": {"persistentVolumeName": "pv-f"}, "status": {"phase": "Failed"}}]
+    infos = [{"pvName": "pv-n", "skipped": True, "skippedReason": "no applicable volumesnapshotter found"},
+             {"pvName": "pv-c", "backupMethod": "CSISnapshot", "skipped": False,
+              "csiSnapshotInfo": {"snapshotHandle": "snap-c"}}]
+    stored = _stored(snapshots, infos, {"a": "pv-a", "c": "pv-c", "f": "pv-f", "n": "pv-n"})
+    rows = {r["check"]: r for r in volume_data_rows(stored, {"volumeSnapshotsCompleted": 1,
+                                                             "csiVolumeSnapshotsAttempted": 1,
+                                                             "csiVolumeSnapshotsCompleted": 1}, "app")}
+    assert rows["volume data of a"]["ok"] and "snap-a" in rows["volume data of a"]["detail"]
+    assert rows["volume data of n"]["detail"] == ("PV pv-n has no completed snapshot: Velero skipped it: "
+                                                  "no applicable volumesnapshotter found")
+    assert "a CSI snapshot (snap-c)" in rows["volume data of c"]["detail"] and not rows["volume data of c"]["ok"]
+    assert rows["volume data of f"]["detail"].endswith("its snapshot failed")
+    assert rows["CSI volume snapshots"] == {"check": "CSI volume snapshots", "ok": True, "detail": "1 of 1 completed"}
+    assert rows["volume snapshots listed"]["ok"]
+
+
+def test_a_partially_failed_backup_concerns_only_the_namespaces_its_errors_name() -> None:
+    from opsbook.drills.velero_audit import _errors_for
+
+    missing = (" resource: /namespaces message: /fail to get the namespace ghost specified in "
+               "backup.Spec.IncludedNamespaces")
+    results = {"errors": {"velero": [missing]}, "warnings": {}}
+    assert _errors_for(results, "billing") == []
+    assert _errors_for(results, "ghost") == [missing]
+    snapshot = {"errors": {"cluster": [" resource: /persistentvolumes name: /pv-1 message: /Error backing up item"]}}
+    assert _errors_for(snapshot, "billing") == snapshot["errors"]["cluster"]  # cannot tell whose: counts for all
+    assert _errors_for({"errors": {"namespaces": {"billing": ["x"]}}}, "reports") == []
+    assert _errors_for("its results cannot be read: boom", "billing") == ["its results cannot be read: boom"]

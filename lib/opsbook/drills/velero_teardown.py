@@ -133,7 +133,8 @@ def namespace_holders(api_client: Any, namespace: str) -> list[str]:
     held = _conditions(client.CoreV1Api(api_client), namespace)
     dyn = dynamic.DynamicClient(api_client)
     for res in dyn.resources.search():
-        if not getattr(res, "namespaced", False) or "/" in (res.name or "") or "list" not in (res.verbs or []):
+        if (not getattr(res, "namespaced", False) or res.kind.endswith("List") or "/" in (res.name or "")
+                or "list" not in (res.verbs or [])):
             continue
         try:
             items = res.get(namespace=namespace).to_dict().get("items") or []
