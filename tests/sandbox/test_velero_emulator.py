@@ -517,6 +517,9 @@ def test_a_restore_leaves_out_what_velero_does_not_restore(kube, scratch) -> Non
         assert set(kept.data) == {"x"} and "kubernetes.io/service-account.uid" not in kept.metadata.annotations
         assert core.read_namespaced_config_map("settings", target).data == {"a": "b"}
         assert not core.list_namespaced_event(target).items
+        listing = json.loads(gzip.decompress(_read(kube, f"restores/{name}-r/restore-{name}-r-resource-list.json.gz")))
+        assert "v1/Pod" not in listing and "v1/Event" not in listing
+        assert listing["v1/Secret"] == [f"{target}/app-long-lived"]
     finally:
         core.delete_namespace(target)
         create(custom, "deletebackuprequests", "DeleteBackupRequest", f"{name}-del", {"backupName": name})

@@ -186,6 +186,7 @@ class _Restore:
     warnings: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     statefulsets: list[tuple[str, str]] = field(default_factory=list)
+    skipped: set[tuple[str, str | None, str]] = field(default_factory=set)  # (group resource, namespace, name)
 
     def target(self, t: Any) -> str | None:
         return self.mapping.get(t.namespace, t.namespace) if t.namespace else None
@@ -195,6 +196,7 @@ class _Restore:
         service_accounts = self._service_accounts(t, target_ns)
         if (reason := skip_reason(t, service_accounts)) is not None:
             self.rlog.add("info", reason, resource=t.group_resource, namespace=target_ns or "", name=t.name)
+            self.skipped.add((t.group_resource, t.namespace, t.name))
             return
         try:
             if t.group_resource == "namespaces":
@@ -246,6 +248,8 @@ class _Restore:
             "errors": {"velero": failures} if failures else {}, "warnings": {"velero": warnings} if warnings else {}}))
         restored_list: dict[str, list[str]] = {}
         for t in chosen:
+            if (t.group_resource, t.namespace, t.name) in self.skipped:
+                continue
             target_ns = self.target(t)
             key = f"{t.obj.get('apiVersion', 'v1')}/{t.obj.get('kind', '')}"
             restored_list.setdefault(key, []).append(
