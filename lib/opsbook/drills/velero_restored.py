@@ -139,43 +139,52 @@ def restored_volume_rows(api_client: Any, ec2: Any, stored: StoredBackup, source
     source_claims = stored.claims(source_ns)
     claims = wait_claims_bound(core, target_ns, sorted(source_claims), timeout_s, poll_s)
     snapshots = stored.completed_snapshots()
-    described = describe_snapshots(ec2, sorted(snapshots.values()))
+    check = _VolumeCheck(core, ec2, snapshots, describe_snapshots(ec2, sorted(snapshots.values())), target_ns,
+                         timeout_s)
     rows, volumes = [], []
     for name in sorted(source_claims):
-        result = _claim_row(core, ec2, name, claims[name], source_claims[name], snapshots, described, target_ns,
-                            timeout_s)
-        rows.append(result[0])
-        if result[1] is not None:
-            volumes.append(result[1])
+        result, volume = check.claim(name, claims[name], source_claims[name])
+        rows.append(result)
+        if volume is not None:
+            volumes.append(volume)
     if not source_claims:
         rows.append(row("volumes", True, f"the backup holds no claims of {source_ns}"))
     return rows, volumes
 
 
-def _claim_row(core: Any, ec2: Any, name: str, claim: Any, source_pv: str, snapshots: dict[str, str],
-               described: dict[str, dict[str, Any]], target_ns: str,
-               timeout_s: float) -> tuple[dict[str, Any], RestoredVolume | None]:
-    check = f"volume of {name}"
-    if claim is None:
-        return row(check, False, f"claim not in {target_ns}"), None
-    phase, pv_name = claim.status.phase if claim.status else None, claim.spec.volume_name
-    if phase != "Bound" or not pv_name:
-        return row(check, False, f"claim is {phase}, volume {pv_name or 'none'}, after {timeout_s:.0f}s"), None
-    if pv_name == source_pv:
-        return row(check, False, f"bound to the source's own PV {pv_name}: not a restored volume"), None
-    volume_id = pv_volume_id(core.read_persistent_volume(pv_name))
-    if not volume_id:
-        return row(check, False, f"PV {pv_name} has no EBS volume"), None
-    try:
-        vol = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
-    except Exception as exc:  # noqa: BLE001 - a volume that cannot be read is a failing row, not a crash
-        return row(check, False, f"EBS volume {volume_id} of PV {pv_name}: {exc}"), None
-    want = snapshots.get(source_pv, "")
-    made_from = vol.get("SnapshotId") or ""
-    problems = _volume_problems(vol, made_from, want, described.get(want), source_pv)
-    detail = f"Bound to {pv_name}, volume {volume_id} from {made_from or 'no snapshot'}"
-    return (row(check, not problems, detail + (f" ({'; '.join(problems)})" if problems else "")),
-            RestoredVolume(name, pv_name, volume_id, made_from))
+@dataclass
+class _VolumeCheck:
+    """What judging a restored claim needs: the clients, the backup's snapshots, where and how long."""
+
+    core: Any
+    ec2: Any
+    snapshots: dict[str, str]  # source PV -> the backup's snapshot of it
+    described: dict[str, dict[str, Any]]  # snapshot id -> EC2's description
+    target_ns: str
+    timeout_s: float
+
+    def claim(self, name: str, claim: Any, source_pv: str) -> tuple[dict[str, Any], RestoredVolume | None]:
+        check = f"volume of {name}"
+        if claim is None:
+            return row(check, False, f"claim not in {self.target_ns}"), None
+        phase, pv_name = claim.status.phase if claim.status else None, claim.spec.volume_name
+        if phase != "Bound" or not pv_name:
+            return row(check, False, f"claim is {phase}, volume {pv_name or 'none'}, after {self.timeout_s:.0f}s"), None
+        if pv_name == source_pv:
+            return row(check, False, f"bound to the source's own PV {pv_name}: not a restored volume"), None
+        volume_id = pv_volume_id(self.core.read_persistent_volume(pv_name))
+        if not volume_id:
+            return row(check, False, f"PV {pv_name} has no EBS volume"), None
+        try:
+            vol = self.ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
+        except Exception as exc:  # noqa: BLE001 - a volume that cannot be read is a failing row, not a crash
+            return row(check, False, f"EBS volume {volume_id} of PV {pv_name}: {exc}"), None
+        want = self.snapshots.get(source_pv, "")
+        made_from = vol.get("SnapshotId") or ""
+        problems = _volume_problems(vol, made_from, want, self.described.get(want), source_pv)
+        detail = f"Bound to {pv_name}, volume {volume_id} from {made_from or 'no snapshot'}"
+        return (row(check, not problems, detail + (f" ({'; '.join(problems)})" if problems else "")),
+                RestoredVolume(name, pv_name, volume_id, made_from))
 
 
 def _volume_problems(vol: dict[str, Any], made_from: str, want: str, snap: dict[str, Any] | None,

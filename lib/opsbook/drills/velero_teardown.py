@@ -200,8 +200,7 @@ def delete_backup(velero: VeleroApi, name: str, timeout_s: float = 300, run_id: 
     errors = ((done or {}).get("status") or {}).get("errors") or []
     # a request that vanished was done (or replaced by another request for the backup, still at work)
     gone = _wait(lambda: velero.get("backups", name) is None, timeout_s if done is None else 0, 1.0)
-    still_there = not gone
-    if still_there or (errors and errors != [BACKUP_NOT_FOUND]):
+    if not gone or (errors and errors != [BACKUP_NOT_FOUND]):
         why = "; ".join(errors) or f"request {request_name} is gone but the Backup is still there"
         raise OpsbookError(f"Velero could not delete backup {name}: {why}",
                            remedy="fix what those errors name (often the storage location's access), then run "
