@@ -110,15 +110,10 @@ class _Results:
     errors: dict[str, Any] = field(default_factory=dict)
     count: int = 0
 
-    def error(self, text: str, namespace: str | None = None) -> None:
-        """results.Result: `velero` without a namespace field, `cluster` for "", else `namespaces[ns]`."""
+    def error(self, text: str, cluster_scoped: bool = False) -> None:
+        """results.Result: `velero` for an entry without a namespace field, `cluster` for a cluster-scoped item's."""
         self.count += 1
-        if namespace is None:
-            self.errors.setdefault("velero", []).append(text)
-        elif namespace == "":
-            self.errors.setdefault("cluster", []).append(text)
-        else:
-            self.errors.setdefault("namespaces", {}).setdefault(namespace, []).append(text)
+        self.errors.setdefault("cluster" if cluster_scoped else "velero", []).append(text)
 
     def as_json(self) -> dict[str, Any]:
         return {"errors": self.errors, "warnings": {}}
@@ -174,7 +169,8 @@ class _Run:
         except volumes.SnapshotError as exc:
             if exc.record is not None:
                 self.records.append(exc.record)
-            self.results.error(result_message("Error backing up item", "persistentvolumes", item.name, str(exc)), "")
+            self.results.error(result_message("Error backing up item", "persistentvolumes", item.name, str(exc)),
+                               cluster_scoped=True)
             self.blog.add("error", "Error backing up item", name=item.name, error=json.dumps(str(exc)))
             return
         pending.hold(self.ctx.params.region, snap)
