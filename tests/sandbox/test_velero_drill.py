@@ -19,6 +19,8 @@ from opsbook.drills.velero_teardown import delete_backup
 from opsbook.errors import OpsbookError, ParamsError, UsageError
 
 FAULT = "sandbox.opsbook.io/fail-snapshot"
+PENDING = "sandbox.opsbook.io/snapshot-pending-seconds"
+SNAPSHOT_ERROR = "sandbox.opsbook.io/snapshot-error"
 STEPS = ("preflight", "canary", "backup", "verify_backup", "restore", "verify", "teardown")
 
 
@@ -46,10 +48,18 @@ def run_all(drill: VeleroRestoreDrill) -> None:
 
 
 def test_rabbitmq_drill_passes_and_leaves_nothing_behind(env: Env) -> None:
-    drill = VeleroRestoreDrill(env, namespace="rabbitmq")
+    drill = VeleroRestoreDrill(env)  # no namespace: the first one params gives stateful workloads
+    assert drill.namespace == next(n.name for n in env.params.namespaces if n.stateful) == "rabbitmq"
     run_all(drill)
     result = drill.finish()
     assert result["verdict"] == "pass", result["reason"]
+    # the seeded maintenance Job's finished pod is in the backup, not restored, listed and not counted missing
+    finished = {p.metadata.name for p in client.CoreV1Api(env.kube).list_namespaced_pod("rabbitmq").items
+                if p.status.phase == "Succeeded"}
+    skipped = {s["object"]: s["reason"] for s in result["facts"]["not_restored"]}
+    assert finished and {f"Pod/{p}" for p in finished} <= skipped.keys()
+    assert all(skipped[f"Pod/{p}"] == "a finished pod (Succeeded)" for p in finished)
+    assert not [c for c in drill.checks if c.name.startswith("restored Pod/") and c.name[13:] in finished]
     checks = {c.name: c for c in drill.checks}
     for kind in ("vhosts", "queues", "exchanges", "bindings", "policies"):
         assert checks[f"rabbitmq {kind}"].ok
@@ -137,6 +147,68 @@ def test_drill_fails_with_the_reason_when_the_backup_ends_partially_failed(env: 
         {"Name": "tag:velero.io/backup", "Values": [drill.backup_name]}])["Snapshots"]
 
 
+def _drill_until_verify_backup(env: Env, namespace: str, **kwargs) -> tuple[VeleroRestoreDrill, OpsbookError]:
+    drill = VeleroRestoreDrill(env, namespace=namespace, **kwargs)
+    drill.preflight()
+    drill.canary()
+    drill.backup()
+    with pytest.raises(OpsbookError) as exc:
+        drill.verify_backup()
+    return drill, exc.value
+
+
+def _annotated(env: Env, namespace: str, claim: str, annotations: dict):
+    core = client.CoreV1Api(env.kube)
+    core.patch_namespaced_persistent_volume_claim(claim, namespace, {"metadata": {"annotations": annotations}})
+    return lambda: core.patch_namespaced_persistent_volume_claim(
+        claim, namespace, {"metadata": {"annotations": dict.fromkeys(annotations)}})
+
+
+def test_drill_fails_naming_a_snapshot_still_pending_past_the_timeout(env: Env) -> None:
+    undo = _annotated(env, "billing", "data-billing-db-0", {PENDING: "600"})  # EBS takes ten minutes
+    try:
+        drill, error = _drill_until_verify_backup(env, "billing", snapshot_timeout_minutes=0.02)
+    finally:
+        undo()
+    [snap] = drill.stored.snapshots
+    snap_id, pv = snap["status"]["providerSnapshotID"], snap["spec"]["persistentVolumeName"]
+    assert drill.backup_obj["status"]["phase"] == "Completed"  # Velero did not wait either
+    assert f"EBS snapshot of {pv}: {snap_id} pending" in str(error) and "(timeout)" in str(error)
+    assert drill.result["verdict"] == "fail" and snap_id in drill.result["reason"]
+    # cleanup deleted the backup with its (still pending) snapshot
+    assert velero(env).get("backups", drill.backup_name) is None
+    assert not env.aws("ec2").describe_snapshots(OwnerIds=["self"], Filters=[
+        {"Name": "snapshot-id", "Values": [snap_id]}])["Snapshots"]
+
+
+def test_drill_fails_naming_a_snapshot_in_error(env: Env) -> None:
+    undo = _annotated(env, "billing", "data-billing-db-0", {SNAPSHOT_ERROR: "yes"})
+    try:
+        drill, error = _drill_until_verify_backup(env, "billing")
+    finally:
+        undo()
+    [snap] = drill.stored.snapshots
+    assert f"{snap['status']['providerSnapshotID']} error" in str(error) and "EBS could not complete it" in str(error)
+
+
+def test_drill_fails_on_a_backup_without_volume_data(env: Env) -> None:
+    name = f"no-volumes-{uuid.uuid4().hex[:8]}"
+    api = velero(env)
+    api.create("backups", backup_body(name, ["billing"], drill_labels(env.run_id, "billing"), "1h0m0s",
+                                      snapshot_volumes=False))
+    try:
+        assert api.wait("backups", name, BACKUP_TERMINAL, 120)["status"]["phase"] == "Completed"
+        drill, error = _drill_until_verify_backup(env, "billing", backup_name=name)
+        claims = {p.metadata.name: p.spec.volume_name
+                  for p in client.CoreV1Api(env.kube).list_namespaced_persistent_volume_claim("billing").items}
+        for claim, pv in claims.items():
+            assert (f"volume data of {claim}: PV {pv} has no completed snapshot: Velero skipped it: "
+                    "not satisfy the criteria for VolumePolicy or the legacy snapshot way") in str(error)
+        assert velero(env).get("backups", name) is not None  # a given backup is never deleted
+    finally:
+        delete_backup(api, name)
+
+
 def test_bad_input_is_refused_before_anything_changes(env: Env) -> None:
     with pytest.raises(ParamsError, match="no namespace 'nope'.*known: rabbitmq"):
         VeleroRestoreDrill(env, namespace="nope")
@@ -144,6 +216,8 @@ def test_bad_input_is_refused_before_anything_changes(env: Env) -> None:
         VeleroRestoreDrill(env, namespace="billing", scope="rabbitmq")
     with pytest.raises(UsageError, match="timeout_minutes"):
         VeleroRestoreDrill(env, namespace="billing", timeout_minutes=-1)
+    with pytest.raises(UsageError, match="snapshot_timeout_minutes must be >= 0"):
+        VeleroRestoreDrill(env, namespace="billing", snapshot_timeout_minutes=-1)
 
 
 def test_preflight_stops_on_an_unavailable_storage_location(env: Env) -> None:
@@ -216,3 +290,128 @@ def test_teardown_refuses_what_another_run_made(env: Env) -> None:
     finally:
         delete_drill_namespace(env.kube, env.aws("ec2"), name, run_id="someone-else")
     assert not namespace_exists(env, name)
+
+
+def _with_namespace(env: Env, name: str) -> Env:
+    """The environment with one more stateful namespace in its params (the audit's subject)."""
+    from opsbook.params import Namespace, StatefulWorkload
+
+    extra = Namespace(name=name, team="qa", stateful=[StatefulWorkload(name=f"{name}-db", kind="mysql")])
+    return Env(params=env.params.model_copy(update={"namespaces": [*env.params.namespaces, extra]}), run_id=env.run_id)
+
+
+def _new_schedule(env: Env, namespace: str, cron: str) -> dict:
+    client.CoreV1Api(env.kube).create_namespace({"metadata": {"name": namespace}})
+    return velero(env).create("schedules", {
+        "apiVersion": "velero.io/v1", "kind": "Schedule", "metadata": {"name": namespace},
+        "spec": {"schedule": cron, "template": {"includedNamespaces": [namespace], "ttl": "1h0m0s"}}})
+
+
+def _drop_schedule(env: Env, namespace: str) -> None:
+    velero(env).delete("schedules", namespace)
+    client.CoreV1Api(env.kube).delete_namespace(namespace)
+
+
+def _row(report, area: str, item: str) -> dict:
+    table = report.table(area).set_index("item")
+    return table.loc[item].to_dict()
+
+
+def test_audit_says_a_schedule_that_has_not_run_yet_is_not_run_yet(env: Env) -> None:
+    namespace = f"audit-new-{uuid.uuid4().hex[:6]}"
+    schedule = _new_schedule(env, namespace, "0 3 * * *")
+    try:
+        created = datetime.fromisoformat(schedule["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
+        first = created.replace(hour=3, minute=0, second=0)
+        first = first if first > created else first + timedelta(days=1)
+        report = audit(_with_namespace(env, namespace), now=created)
+        assert _row(report, "schedules", namespace)["status"] == "pass"
+        backups = _row(report, "backups", namespace)
+        assert backups["status"] == "warn"
+        assert backups["detail"] == (f"not run yet: Schedule {namespace} was created 0m ago and first runs at "
+                                     f"{first:%Y-%m-%dT%H:%M:%SZ}")
+        assert report.ok  # a warning: the Schedule is younger than the RPO target
+        assert not velero(env).list("backups", label_selector=f"velero.io/schedule-name={namespace}")
+        # once that time has passed without a backup, it is no longer "not run yet" but a failure
+        later = audit(_with_namespace(env, namespace), now=first + timedelta(minutes=5))
+        assert _row(later, "backups", namespace)["status"] == "fail"
+        assert "no usable backup of the namespace (0 in all)" in _row(later, "backups", namespace)["detail"]
+    finally:
+        _drop_schedule(env, namespace)
+
+
+def test_audit_reads_a_cron_tz_schedule_in_its_zone(env: Env) -> None:
+    from zoneinfo import ZoneInfo
+
+    namespace = f"audit-tz-{uuid.uuid4().hex[:6]}"
+    schedule = _new_schedule(env, namespace, "CRON_TZ=Europe/Warsaw 0 3 * * *")
+    try:
+        created = datetime.fromisoformat(schedule["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
+        local = created.astimezone(ZoneInfo("Europe/Warsaw"))
+        first = local.replace(hour=3, minute=0, second=0)
+        first = (first if first > local else (local + timedelta(days=1)).replace(hour=3, minute=0, second=0))
+        report = audit(_with_namespace(env, namespace))
+        row = _row(report, "schedules", namespace)
+        assert row["status"] == "pass" and "in Europe/Warsaw" in row["detail"]
+        assert _row(report, "backups", namespace)["detail"].endswith(
+            f"first runs at {first.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}")
+        # against a 12-hour RPO target a daily run, wherever it is, is too rare
+        wide = _with_namespace(env, namespace).params
+        strict = Env(params=wide.model_copy(update={"velero": wide.velero.model_copy(update={"rpo_minutes": 720})}),
+                     run_id=env.run_id)
+        assert "longer than the RPO target 12h" in _row(audit(strict), "schedules", namespace)["detail"]
+    finally:
+        _drop_schedule(env, namespace)
+
+
+def test_audit_counts_a_partially_failed_backup_only_where_its_errors_do_not_reach(env: Env) -> None:
+    ghost = f"ghost-{uuid.uuid4().hex[:6]}"
+    api = velero(env)
+    name = f"audit-partial-{uuid.uuid4().hex[:6]}"
+    api.create("backups", backup_body(name, ["billing", ghost], {}, "1h0m0s"))
+    try:
+        assert api.wait("backups", name, BACKUP_TERMINAL, 120)["status"]["phase"] == "PartiallyFailed"
+        report = audit(_with_namespace(env, ghost))
+        billing = _row(report, "backups", "billing")
+        assert billing["status"] == "pass" and f"{name} (PartiallyFailed, for other namespaces)" in billing["detail"]
+        missing = _row(report, "backups", ghost)
+        assert missing["status"] == "fail" and f"fail to get the namespace {ghost}" in missing["detail"]
+    finally:
+        delete_backup(api, name)
+
+
+def test_claims_are_polled_until_bound(env: Env) -> None:
+    """A restored claim binds when the PV controller gets to it: here a second after the drill starts looking."""
+    import threading
+
+    from opsbook.drills.velero_restored import wait_claims_bound
+
+    core = client.CoreV1Api(env.kube)
+    namespace = f"bind-later-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {"name": namespace}})
+    try:
+        for claim in ("late", "never"):
+            core.create_namespaced_persistent_volume_claim(namespace, {"metadata": {"name": claim}, "spec": {
+                "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
+        binder = threading.Timer(1.0, lambda: core.patch_namespaced_persistent_volume_claim_status(
+            "late", namespace, {"status": {"phase": "Bound"}}))
+        binder.start()
+        assert wait_claims_bound(core, namespace, ["late"], 60, 0.2)["late"].status.phase == "Bound"
+        binder.join()
+        assert wait_claims_bound(core, namespace, ["never"], 0.5, 0.2)["never"].status.phase in (None, "Pending")
+    finally:
+        core.delete_namespace(namespace)
+
+
+def test_teardown_names_what_holds_a_namespace(env: Env) -> None:
+    from opsbook.drills.velero_teardown import namespace_holders
+
+    core = client.CoreV1Api(env.kube)
+    namespace = f"held-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {"name": namespace}})
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "kept", "finalizers": ["example.com/hold"]}})
+    try:
+        assert namespace_holders(env.kube, namespace) == ["ConfigMap/kept has finalizers example.com/hold"]
+    finally:
+        core.patch_namespaced_config_map("kept", namespace, {"metadata": {"finalizers": None}})
+        core.delete_namespace(namespace)

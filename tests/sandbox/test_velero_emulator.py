@@ -1,9 +1,15 @@
 """Contract of the sandbox's Velero server, driven through the official kubernetes client and boto3.
 
-It pins what Velero with the AWS plugin does: the phases and status fields, the object
-store layout (`pkg/persistence/object_store_layout.go`), the tarball, the snapshot list,
-EBS snapshots tagged with the backup's labels, restores into a mapped namespace from new
-volumes, DeleteBackupRequests, Schedules, and the two failure modes tests can reach.
+It pins what Velero v1.18 with the AWS plugin does, as their sources have it: the phases and
+status fields, the object store layout (`pkg/persistence/object_store.go` PutBackup: no CSI
+files), the tarball (events included), the snapshot list (`persistentVolumeName`), EBS
+snapshots still pending when the Backup is Completed and tagged with the backup's labels and
+the volume's tags, PVs no snapshotter takes skipped, a missing namespace making the backup
+PartiallyFailed, restores into a mapped namespace from new volumes that keep `Encrypted` and
+the snapshot's tags, what a restore leaves out (finished pods and Jobs, mirror pods,
+service-account tokens, events), DeleteBackupRequests that vanish once done, Schedules that
+first run at their first cron time (CRON_TZ included), and every object valid against the
+vendored CRDs.
 """
 
 from __future__ import annotations
@@ -14,17 +20,22 @@ import json
 import tarfile
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
+import jsonschema
 import pika
 import pymysql
 import pytest
 import requests
+import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 GROUP, VERSION, NS = "velero.io", "v1", "velero"
 TERMINAL = ("Completed", "PartiallyFailed", "Failed", "FailedValidation", "Processed")
 FAULT = "sandbox.opsbook.io/fail-snapshot"
+PENDING = "sandbox.opsbook.io/snapshot-pending-seconds"
+SNAPSHOT_ERROR = "sandbox.opsbook.io/snapshot-error"
 QUEUE = "sms.status"  # a queue of the seeded brokers
 
 
@@ -95,11 +106,11 @@ def test_backup_files_are_in_the_bucket_under_velero_s_names(kube, billing_backu
     name = billing_backup[1]["metadata"]["name"]
     bucket = kube["env"].params.buckets.velero
     keys = {o["Key"] for o in kube["s3"].list_objects_v2(Bucket=bucket, Prefix=f"backups/{name}/")["Contents"]}
-    for suffix in (".tar.gz", "-logs.gz", "-resource-list.json.gz", "-volumesnapshots.json.gz", "-results.gz",
-                   "-itemoperations.json.gz", "-podvolumebackups.json.gz", "-volumeinfo.json.gz",
-                   "-csi-volumesnapshots.json.gz", "-csi-volumesnapshotcontents.json.gz",
-                   "-csi-volumesnapshotclasses.json.gz"):
-        assert f"backups/{name}/{name}{suffix}" in keys
+    # what v1.18's PutBackup writes, and nothing else (the -csi-* files are gone since v1.17/v1.18)
+    assert keys == {f"backups/{name}/velero-backup.json"} | {
+        f"backups/{name}/{name}{suffix}" for suffix in (
+            ".tar.gz", "-logs.gz", "-resource-list.json.gz", "-volumesnapshots.json.gz", "-results.gz",
+            "-itemoperations.json.gz", "-podvolumebackups.json.gz", "-volumeinfo.json.gz")}
     record = json.loads(kube["s3"].get_object(Bucket=bucket, Key=f"backups/{name}/velero-backup.json")["Body"].read())
     assert record["kind"] == "Backup" and record["metadata"]["name"] == name and record["status"]["phase"] == "Completed"
 
@@ -114,7 +125,11 @@ def test_tarball_holds_the_namespace_in_both_path_forms(kube, billing_backup) ->
         names = set(tar.getnames())
         version = tar.extractfile("metadata/version").read().decode()
         sts = json.loads(tar.extractfile("resources/statefulsets.apps/namespaces/billing/billing-db.json").read())
-    assert version == "1.1.0"
+    assert version == "1.1.0\n"
+    # the seeded maintenance Job's finished pod is backed up (a restore leaves it out)
+    finished = [p.metadata.name for p in kube["core"].list_namespaced_pod("billing").items
+                if p.status.phase == "Succeeded"]
+    assert finished and all(f"resources/pods/namespaces/billing/{p}.json" in names for p in finished)
     assert "resources/statefulsets.apps/v1-preferredversion/namespaces/billing/billing-db.json" in names
     assert "resources/persistentvolumeclaims/namespaces/billing/data-billing-db-0.json" in names
     assert "resources/namespaces/cluster/billing.json" in names
@@ -132,14 +147,81 @@ def test_snapshot_list_and_ebs_snapshots_carry_the_backup(kube, billing_backup) 
     [snap] = json.loads(gzip.decompress(_read(kube, f"backups/{name}/{name}-volumesnapshots.json.gz")))
     claim = kube["core"].read_namespaced_persistent_volume_claim("data-billing-db-0", "billing")
     pv = kube["core"].read_persistent_volume(claim.spec.volume_name)
-    assert snap["spec"]["PersistentVolumeName"] == pv.metadata.name  # Go's field name: the json tag is malformed
+    assert snap["spec"]["persistentVolumeName"] == pv.metadata.name
     assert snap["spec"]["providerVolumeID"] == pv.spec.csi.volume_handle
+    zone = pv.spec.node_affinity.required.node_selector_terms[0].match_expressions[0].values[0]
+    assert snap["spec"]["volumeAZ"] == zone and snap["spec"]["volumeIOPS"] == 0  # IOPS only for io1/io2
     assert snap["status"]["phase"] == "Completed"
     [ebs] = kube["ec2"].describe_snapshots(OwnerIds=["self"], SnapshotIds=[snap["status"]["providerSnapshotID"]])["Snapshots"]
     tags = {t["Key"]: t["Value"] for t in ebs["Tags"]}
     assert ebs["VolumeId"] == pv.spec.csi.volume_handle
     assert tags["velero.io/backup"] == name and tags["velero.io/pv"] == pv.metadata.name
     assert tags["team"] == "contract-test"  # the backup's labels
+    [volume] = kube["ec2"].describe_volumes(VolumeIds=[pv.spec.csi.volume_handle])["Volumes"]
+    assert {t["Key"]: t["Value"] for t in volume["Tags"]}.items() <= tags.items()  # and the volume's own tags
+    info = json.loads(gzip.decompress(_read(kube, f"backups/{name}/{name}-volumeinfo.json.gz")))
+    assert info == [{"pvcName": "data-billing-db-0", "pvcNamespace": "billing", "pvName": pv.metadata.name,
+                     "backupMethod": "NativeSnapshot", "snapshotDataMoved": False, "preserveLocalSnapshot": False,
+                     "skipped": False, "result": "succeeded",
+                     "nativeSnapshotInfo": {"snapshotHandle": snap["status"]["providerSnapshotID"],
+                                            "volumeType": volume["VolumeType"], "volumeAZ": zone, "iops": "0",
+                                            "Phase": "Completed"},
+                     "pvInfo": {"reclaimPolicy": pv.spec.persistent_volume_reclaim_policy,
+                                "labels": pv.metadata.labels}}]
+    # the snapshot leaves EBS's pending state a while after the backup completed
+    wait_for(lambda: _snapshot_state(kube, snap["status"]["providerSnapshotID"]) == "completed",
+             what="the EBS snapshot completed")
+
+
+def _snapshot_state(kube, snapshot_id: str) -> str | None:
+    found = kube["ec2"].describe_snapshots(OwnerIds=["self"], Filters=[{"Name": "snapshot-id", "Values": [snapshot_id]}])
+    return found["Snapshots"][0]["State"] if found["Snapshots"] else None
+
+
+def _annotate_claim(kube, namespace: str, claim: str, annotations: dict) -> None:
+    kube["core"].patch_namespaced_persistent_volume_claim(claim, namespace, {"metadata": {"annotations": annotations}})
+
+
+def test_snapshots_are_still_pending_when_the_backup_is_completed(kube) -> None:
+    """Velero records a snapshot Completed when EBS accepts it; EBS keeps it pending (here, for 10 minutes)."""
+    _annotate_claim(kube, "billing", "data-billing-db-0", {PENDING: "600"})
+    name = f"contract-pending-{uuid.uuid4().hex[:6]}"
+    try:
+        create(kube["custom"], "backups", "Backup", name, {"includedNamespaces": ["billing"], "ttl": "1h0m0s"})
+        done = wait_phase(kube["custom"], "backups", name)
+    finally:
+        _annotate_claim(kube, "billing", "data-billing-db-0", {PENDING: None})
+    assert done["status"]["phase"] == "Completed" and done["status"]["volumeSnapshotsCompleted"] == 1
+    [snap] = json.loads(gzip.decompress(_read(kube, f"backups/{name}/{name}-volumesnapshots.json.gz")))
+    assert snap["status"]["phase"] == "Completed"
+    assert _snapshot_state(kube, snap["status"]["providerSnapshotID"]) == "pending"
+    # a pending snapshot can be deleted: deleting the backup takes it
+    create(kube["custom"], "deletebackuprequests", "DeleteBackupRequest", f"{name}-del", {"backupName": name})
+    wait_for(lambda: _snapshot_state(kube, snap["status"]["providerSnapshotID"]) is None, what="snapshot deleted")
+
+
+def test_a_snapshot_can_end_in_error_while_the_backup_stays_completed(kube) -> None:
+    _annotate_claim(kube, "billing", "data-billing-db-0", {SNAPSHOT_ERROR: "yes", PENDING: "0"})
+    name = f"contract-snaperror-{uuid.uuid4().hex[:6]}"
+    try:
+        create(kube["custom"], "backups", "Backup", name, {"includedNamespaces": ["billing"], "ttl": "1h0m0s"})
+        done = wait_phase(kube["custom"], "backups", name)
+    finally:
+        _annotate_claim(kube, "billing", "data-billing-db-0", {SNAPSHOT_ERROR: None, PENDING: None})
+    assert done["status"]["phase"] == "Completed"
+    [snap] = json.loads(gzip.decompress(_read(kube, f"backups/{name}/{name}-volumesnapshots.json.gz")))
+    wait_for(lambda: _snapshot_state(kube, snap["status"]["providerSnapshotID"]) == "error", what="snapshot in error")
+    create(kube["custom"], "deletebackuprequests", "DeleteBackupRequest", f"{name}-del", {"backupName": name})
+    wait_for(lambda: not _backup_exists(kube, name), what="backup deleted")
+
+
+def _backup_exists(kube, name: str) -> bool:
+    try:
+        kube["custom"].get_namespaced_custom_object(GROUP, VERSION, NS, "backups", name)
+        return True
+    except ApiException as exc:
+        assert exc.status == 404
+        return False
 
 
 def test_restore_maps_the_namespace_onto_new_volumes(kube, billing_backup) -> None:
@@ -161,9 +243,18 @@ def test_restore_maps_the_namespace_onto_new_volumes(kube, billing_backup) -> No
         source_pv = core.read_persistent_volume(source_claim.spec.volume_name)
         assert pv.spec.csi.volume_handle != source_pv.spec.csi.volume_handle
         [vol] = kube["ec2"].describe_volumes(VolumeIds=[pv.spec.csi.volume_handle])["Volumes"]
-        snaps = kube["ec2"].describe_snapshots(OwnerIds=["self"], Filters=[
+        [snap] = kube["ec2"].describe_snapshots(OwnerIds=["self"], Filters=[
             {"Name": "tag:velero.io/backup", "Values": [name]}])["Snapshots"]
-        assert vol["SnapshotId"] in {s["SnapshotId"] for s in snaps}
+        assert vol["SnapshotId"] == snap["SnapshotId"]
+        # the AWS plugin's CreateVolumeFromSnapshot: the snapshot's encryption and all its tags
+        assert vol["Encrypted"] is snap["Encrypted"] is True
+        assert {t["Key"]: t["Value"] for t in snap["Tags"]}.items() <= {t["Key"]: t["Value"] for t in vol["Tags"]}.items()
+        # the seeded maintenance Job's finished pod was backed up but is not restored
+        finished = {p.metadata.name for p in core.list_namespaced_pod("billing").items if p.status.phase == "Succeeded"}
+        assert finished and not finished & {p.metadata.name for p in core.list_namespaced_pod(target).items}
+        restore_log = gzip.decompress(_read(kube, f"restores/{restore}/restore-{restore}-logs.gz")).decode()
+        assert all(f"billing/{p} is complete - skipping" in restore_log for p in finished)
+        assert set(done["spec"]["excludedResources"]) >= {"nodes", "events", "backups.velero.io"}
         pod = wait_for(lambda: next((p for p in core.list_namespaced_pod(target).items
                                      if p.metadata.name == "billing-db-0" and any(
                                          c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])),
@@ -250,9 +341,10 @@ def test_delete_backup_request_removes_files_snapshots_restores_and_the_backup(k
     snaps = kube["ec2"].describe_snapshots(OwnerIds=["self"], Filters=[{"Name": "tag:velero.io/backup", "Values": [name]}])
     assert snaps["Snapshots"]
     create(custom, "deletebackuprequests", "DeleteBackupRequest", f"{name}-del", {"backupName": name})
-    done = wait_phase(custom, "deletebackuprequests", f"{name}-del")
-    assert done["status"]["phase"] == "Processed" and not done["status"].get("errors")
-    assert done["metadata"]["labels"]["velero.io/backup-name"] == name
+    # done without errors, Velero deletes every request for the backup, this one included
+    wait_for(lambda: not custom.list_namespaced_custom_object(GROUP, VERSION, NS, "deletebackuprequests",
+                                                              field_selector=f"metadata.name={name}-del")["items"],
+             what="the processed request gone")
     bucket = kube["env"].params.buckets.velero
     assert kube["s3"].list_objects_v2(Bucket=bucket, Prefix=f"backups/{name}/").get("KeyCount") == 0
     assert kube["s3"].list_objects_v2(Bucket=bucket, Prefix=f"restores/{name}-r/").get("KeyCount") == 0
@@ -262,6 +354,11 @@ def test_delete_backup_request_removes_files_snapshots_restores_and_the_backup(k
         with pytest.raises(ApiException) as exc:
             custom.get_namespaced_custom_object(GROUP, VERSION, NS, plural, obj)
         assert exc.value.status == 404
+    # a request for a backup that is gone stays, Processed, saying so
+    create(custom, "deletebackuprequests", "DeleteBackupRequest", f"{name}-again", {"backupName": name})
+    again = wait_phase(custom, "deletebackuprequests", f"{name}-again")
+    assert again["status"] == {"phase": "Processed", "errors": ["backup not found"]}
+    custom.delete_namespaced_custom_object(GROUP, VERSION, NS, "deletebackuprequests", f"{name}-again")
 
 
 def test_unavailable_storage_location_fails_validation(kube) -> None:
@@ -302,33 +399,152 @@ def test_a_failing_volume_snapshot_makes_the_backup_partially_failed(kube) -> No
     logs = gzip.decompress(_read(kube, f"backups/{name}/{name}-logs.gz")).decode()
     assert "injected by a test" in logs
     create(custom, "deletebackuprequests", "DeleteBackupRequest", f"{name}-del", {"backupName": name})
-    wait_phase(custom, "deletebackuprequests", f"{name}-del")
+    wait_for(lambda: not _backup_exists(kube, name), what="backup deleted")
 
 
-def test_schedule_runs_at_once_unless_skip_immediately(kube) -> None:
+def _schedule_backups(custom, schedule: str) -> list[dict]:
+    return custom.list_namespaced_custom_object(GROUP, VERSION, NS, "backups",
+                                                label_selector=f"velero.io/schedule-name={schedule}")["items"]
+
+
+def test_a_new_schedule_first_runs_at_its_first_cron_time_not_at_once(kube) -> None:
     custom = kube["custom"]
-    now_name, skip_name = f"contract-now-{uuid.uuid4().hex[:5]}", f"contract-skip-{uuid.uuid4().hex[:5]}"
-    template = {"includedNamespaces": ["reports"], "ttl": "1h0m0s"}
-    create(custom, "schedules", "Schedule", now_name, {"schedule": "0 3 1 1 *", "template": template})
-    create(custom, "schedules", "Schedule", skip_name, {"schedule": "0 3 1 1 *", "skipImmediately": True,
-                                                       "template": template})
+    every, yearly = f"contract-every-{uuid.uuid4().hex[:5]}", f"contract-yearly-{uuid.uuid4().hex[:5]}"
+    template = {"includedNamespaces": ["reports"], "ttl": "1h0m0s", "metadata": {"labels": {"team": "contract"}}}
+    made = create(custom, "schedules", "Schedule", every, {"schedule": "@every 3s", "template": template})
+    create(custom, "schedules", "Schedule", yearly, {"schedule": "0 3 1 1 *", "template": template})
     try:
-        backup = wait_for(lambda: next(iter(custom.list_namespaced_custom_object(
-            GROUP, VERSION, NS, "backups", label_selector=f"velero.io/schedule-name={now_name}")["items"]), None),
-            what="the schedule's first backup")
-        assert backup["metadata"]["name"].startswith(f"{now_name}-") and len(backup["metadata"]["name"]) == len(now_name) + 15
+        backup = wait_for(lambda: next(iter(_schedule_backups(custom, every)), None), what="the first backup")
+        created = datetime.fromisoformat(made["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
+        submitted = datetime.strptime(backup["metadata"]["name"][len(every) + 1:], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+        assert submitted >= created + timedelta(seconds=3)  # at the first cron time after creation, not at once
+        assert backup["metadata"]["labels"] == {"team": "contract", "velero.io/schedule-name": every,
+                                                "velero.io/storage-location": "default"}
         assert wait_phase(custom, "backups", backup["metadata"]["name"])["status"]["phase"] == "Completed"
-        schedule = custom.get_namespaced_custom_object(GROUP, VERSION, NS, "schedules", now_name)
+        schedule = custom.get_namespaced_custom_object(GROUP, VERSION, NS, "schedules", every)
         assert schedule["status"]["phase"] == "Enabled" and schedule["status"]["lastBackup"]
-        time.sleep(1.5)  # a tick later, the other one still has not run
-        assert not custom.list_namespaced_custom_object(GROUP, VERSION, NS, "backups",
-                                                        label_selector=f"velero.io/schedule-name={skip_name}")["items"]
-        create(custom, "deletebackuprequests", "DeleteBackupRequest", f"{now_name}-del",
-               {"backupName": backup["metadata"]["name"]})
-        wait_phase(custom, "deletebackuprequests", f"{now_name}-del")
+        assert custom.get_namespaced_custom_object(GROUP, VERSION, NS, "schedules", yearly)["status"]["phase"] == "Enabled"
+        assert not _schedule_backups(custom, yearly)
     finally:
-        for name in (now_name, skip_name):
+        for name in (every, yearly):
             custom.delete_namespaced_custom_object(GROUP, VERSION, NS, "schedules", name)
+    for backup in _schedule_backups(custom, every):
+        create(custom, "deletebackuprequests", "DeleteBackupRequest", f"{backup['metadata']['name']}-del",
+               {"backupName": backup["metadata"]["name"]})
+
+
+def test_cron_tz_schedules_are_valid_and_bad_zones_are_not(kube) -> None:
+    custom = kube["custom"]
+    warsaw, bad = f"contract-tz-{uuid.uuid4().hex[:5]}", f"contract-badtz-{uuid.uuid4().hex[:5]}"
+    template = {"includedNamespaces": ["reports"], "ttl": "1h0m0s"}
+    create(custom, "schedules", "Schedule", warsaw, {"schedule": "CRON_TZ=Europe/Warsaw 0 3 1 1 *", "template": template})
+    create(custom, "schedules", "Schedule", bad, {"schedule": "CRON_TZ=Foo/Bar 0 3 * * *", "template": template})
+    try:
+        def status(name: str) -> dict:
+            return custom.get_namespaced_custom_object(GROUP, VERSION, NS, "schedules", name).get("status") or {}
+
+        assert wait_for(lambda: status(warsaw).get("phase"), what="validated") == "Enabled"
+        assert wait_for(lambda: status(bad).get("phase"), what="validated") == "FailedValidation"
+        assert status(bad)["validationErrors"] == ["invalid schedule: provided bad location Foo/Bar: "
+                                                   "unknown time zone Foo/Bar"]
+        assert not _schedule_backups(custom, warsaw) and not _schedule_backups(custom, bad)
+    finally:
+        for name in (warsaw, bad):
+            custom.delete_namespaced_custom_object(GROUP, VERSION, NS, "schedules", name)
+
+
+def test_a_backup_of_a_namespace_that_does_not_exist_ends_partially_failed(kube) -> None:
+    custom, name = kube["custom"], f"contract-ghost-{uuid.uuid4().hex[:6]}"
+    ghost = f"ghost-{uuid.uuid4().hex[:6]}"
+    create(custom, "backups", "Backup", name, {"includedNamespaces": ["reports", ghost], "ttl": "1h0m0s"})
+    done = wait_phase(custom, "backups", name)
+    assert done["status"]["phase"] == "PartiallyFailed" and done["status"]["errors"] == 1
+    results = json.loads(gzip.decompress(_read(kube, f"backups/{name}/{name}-results.gz")))
+    assert results == {"errors": {"velero": [
+        f" resource: /namespaces message: /fail to get the namespace {ghost} specified in "
+        "backup.Spec.IncludedNamespaces"]}, "warnings": {}}
+    # everything else was backed up
+    with tarfile.open(fileobj=io.BytesIO(_read(kube, f"backups/{name}/{name}.tar.gz")), mode="r:gz") as tar:
+        assert "resources/namespaces/cluster/reports.json" in tar.getnames()
+    create(custom, "deletebackuprequests", "DeleteBackupRequest", f"{name}-del", {"backupName": name})
+    wait_for(lambda: not _backup_exists(kube, name), what="backup deleted")
+
+
+@pytest.fixture()
+def scratch(kube):
+    """A namespace of odd things, deleted afterwards (with a PV it made, if any)."""
+    name = f"contract-odd-{uuid.uuid4().hex[:6]}"
+    kube["core"].create_namespace({"metadata": {"name": name}})
+    yield name
+    kube["core"].delete_namespace(name)
+    for pv in kube["core"].list_persistent_volume(label_selector=f"contract={name}").items:
+        kube["core"].delete_persistent_volume(pv.metadata.name)
+
+
+def _container() -> dict:
+    return {"name": "c", "image": "busybox:1.36"}
+
+
+def test_a_restore_leaves_out_what_velero_does_not_restore(kube, scratch) -> None:
+    core, custom = kube["core"], kube["custom"]
+    core.create_namespaced_service_account(scratch, {"metadata": {"name": "app"}})
+    core.create_namespaced_secret(scratch, {"metadata": {"name": "app-token-x1y2z", "annotations": {
+        "kubernetes.io/service-account.name": "app"}}, "type": "kubernetes.io/service-account-token",
+        "data": {"token": "dG9rZW4="}})
+    core.create_namespaced_secret(scratch, {"metadata": {"name": "app-long-lived", "annotations": {
+        "kubernetes.io/service-account.name": "app", "kubernetes.io/service-account.uid": "u-1"}},
+        "type": "kubernetes.io/service-account-token", "data": {"token": "dG9rZW4=", "ca.crt": "Y2E=", "x": "eA=="}})
+    core.create_namespaced_config_map(scratch, {"metadata": {"name": "settings"}, "data": {"a": "b"}})
+    core.create_namespaced_pod(scratch, {"metadata": {"name": "static-web", "annotations": {
+        "kubernetes.io/config.mirror": "abc"}}, "spec": {"containers": [_container()]}})
+    core.create_namespaced_pod(scratch, {"metadata": {"name": "crashed"}, "spec": {"containers": [_container()]}})
+    core.patch_namespaced_pod_status("crashed", scratch, {"status": {"phase": "Failed"}})
+    core.create_namespaced_event(scratch, {"metadata": {"name": "settings.1"}, "reason": "Created",
+                                           "message": "made by a test", "type": "Normal",
+                                           "involvedObject": {"kind": "ConfigMap", "name": "settings",
+                                                              "namespace": scratch}})
+    name, target = f"{scratch}-b", f"{scratch}-r"
+    create(custom, "backups", "Backup", name, {"includedNamespaces": [scratch], "ttl": "1h0m0s"})
+    assert wait_phase(custom, "backups", name)["status"]["phase"] == "Completed"
+    with tarfile.open(fileobj=io.BytesIO(_read(kube, f"backups/{name}/{name}.tar.gz")), mode="r:gz") as tar:
+        assert f"resources/events/namespaces/{scratch}/settings.1.json" in tar.getnames()  # events are backed up
+    create(custom, "restores", "Restore", f"{name}-r", {"backupName": name, "namespaceMapping": {scratch: target}})
+    try:
+        assert wait_phase(custom, "restores", f"{name}-r")["status"]["phase"] == "Completed"
+        assert {p.metadata.name for p in core.list_namespaced_pod(target).items} == set()
+        assert {s.metadata.name for s in core.list_namespaced_secret(target).items} == {"app-long-lived"}
+        kept = core.read_namespaced_secret("app-long-lived", target)
+        assert set(kept.data) == {"x"} and "kubernetes.io/service-account.uid" not in kept.metadata.annotations
+        assert core.read_namespaced_config_map("settings", target).data == {"a": "b"}
+        assert not core.list_namespaced_event(target).items
+        listing = json.loads(gzip.decompress(_read(kube, f"restores/{name}-r/restore-{name}-r-resource-list.json.gz")))
+        assert "v1/Pod" not in listing and "v1/Event" not in listing
+        assert listing["v1/Secret"] == [f"{target}/app-long-lived"]
+    finally:
+        core.delete_namespace(target)
+        create(custom, "deletebackuprequests", "DeleteBackupRequest", f"{name}-del", {"backupName": name})
+
+
+def test_a_pv_no_snapshotter_takes_is_skipped_and_the_backup_completes(kube, scratch) -> None:
+    core, custom = kube["core"], kube["custom"]
+    pv = f"{scratch}-nfs"
+    core.create_persistent_volume({"metadata": {"name": pv, "labels": {"contract": scratch}}, "spec": {
+        "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteMany"], "persistentVolumeReclaimPolicy": "Retain",
+        "nfs": {"server": "10.20.0.9", "path": "/exports/shared"},
+        "claimRef": {"namespace": scratch, "name": "shared"}}})
+    core.create_namespaced_persistent_volume_claim(scratch, {"metadata": {"name": "shared"}, "spec": {
+        "accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "1Gi"}}, "volumeName": pv,
+        "storageClassName": ""}})
+    name = f"{scratch}-b"
+    create(custom, "backups", "Backup", name, {"includedNamespaces": [scratch], "ttl": "1h0m0s"})
+    done = wait_phase(custom, "backups", name)
+    assert done["status"]["phase"] == "Completed" and done["status"]["volumeSnapshotsAttempted"] == 0
+    assert json.loads(gzip.decompress(_read(kube, f"backups/{name}/{name}-volumesnapshots.json.gz"))) is None
+    [info] = json.loads(gzip.decompress(_read(kube, f"backups/{name}/{name}-volumeinfo.json.gz")))
+    assert (info["pvName"], info["pvcName"], info["skipped"], info["skippedReason"]) == (
+        pv, "shared", True, "no applicable volumesnapshotter found")
+    create(custom, "deletebackuprequests", "DeleteBackupRequest", f"{name}-del", {"backupName": name})
+    wait_for(lambda: not _backup_exists(kube, name), what="backup deleted")
 
 
 def test_seeded_schedule_backed_up_every_stateful_namespace_at_start(kube) -> None:
@@ -341,3 +557,28 @@ def test_seeded_schedule_backed_up_every_stateful_namespace_at_start(kube) -> No
     assert first["status"]["phase"] == "Completed"
     volumes = sum(w.replicas for n in kube["env"].params.namespaces for w in n.stateful)
     assert first["status"]["volumeSnapshotsCompleted"] == volumes
+
+
+def _crd_schemas() -> dict[str, dict]:
+    from opsbook.contracts import contract_files
+    from opsbook.sandbox.kube.crds import CRD_DIR
+
+    docs = []
+    for path in [*contract_files("velero", "velero.io_*.yaml"), CRD_DIR / "opsbook.velero-extra.yaml"]:
+        docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return {d["spec"]["names"]["plural"]: d["spec"]["versions"][0]["schema"]["openAPIV3Schema"] for d in docs}
+
+
+def test_every_object_the_emulator_wrote_is_valid_against_the_crds(kube) -> None:
+    """Backups, Restores, Schedules, locations and requests as Velero's emulator left them (status included)."""
+    from tests.unit.test_velero_contract import _json_schema, _unknown_fields
+
+    schemas = _crd_schemas()
+    seen = 0
+    for plural in ("backups", "restores", "schedules", "backupstoragelocations", "volumesnapshotlocations",
+                   "deletebackuprequests"):
+        for obj in kube["custom"].list_namespaced_custom_object(GROUP, VERSION, NS, plural)["items"]:
+            jsonschema.validate(obj, _json_schema(schemas[plural]))
+            assert _unknown_fields({k: v for k, v in obj.items() if k != "metadata"}, schemas[plural]) == [], plural
+            seen += 1
+    assert seen >= 4

@@ -1,107 +1,18 @@
-"""Velero pieces without a cluster: schedule expressions, the object-store layout, the tarball,
-broker definition comparison, the audit's verdicts and the params that say how to reach a workload."""
+"""Velero pieces without a cluster: broker definition comparison, the audit's verdicts, the rules of what
+a restore leaves out, and the params that say how to reach a workload. (Velero's formats: test_velero_formats.py.)"""
 
 from __future__ import annotations
 
-import io
-import json
-import tarfile
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 from opsbook.dataplane.rabbitmq import compare_definitions
 from opsbook.drills.velero_audit import AuditReport
-from opsbook.errors import OpsbookError, ParamsError, UsageError
-from opsbook.formats.velero import Layout, parse, parse_go_duration, read_tarball, snapshot_pv_name
+from opsbook.errors import OpsbookError, ParamsError
 from opsbook.params import load_params
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-# --- schedules ---------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("expr, after, expected", [
-    ("0 2 * * *", datetime(2025, 3, 1, 1, 0), datetime(2025, 3, 1, 2, 0)),
-    ("0 2 * * *", datetime(2025, 3, 1, 2, 0), datetime(2025, 3, 2, 2, 0)),
-    ("*/15 * * * *", datetime(2025, 3, 1, 5, 7), datetime(2025, 3, 1, 5, 15)),
-    ("30 1 * * 1-5", datetime(2025, 3, 1, 0, 0), datetime(2025, 3, 3, 1, 30)),  # Saturday -> Monday
-    ("0 0 1 */3 *", datetime(2025, 2, 10), datetime(2025, 4, 1)),
-    ("@daily", datetime(2025, 12, 31, 23, 59), datetime(2026, 1, 1)),
-    ("0 12 * * sun", datetime(2025, 3, 1, 13, 0), datetime(2025, 3, 2, 12, 0)),
-])
-def test_next_run(expr: str, after: datetime, expected: datetime) -> None:
-    assert parse(expr).next_after(after.replace(tzinfo=UTC)) == expected.replace(tzinfo=UTC)
-
-
-@pytest.mark.parametrize("expr, interval", [
-    ("0 2 * * *", timedelta(days=1)), ("*/15 * * * *", timedelta(minutes=15)), ("@hourly", timedelta(hours=1)),
-    ("0 2 * * 1-5", timedelta(days=3)), ("@every 6h", timedelta(hours=6)), ("0 */4 * * *", timedelta(hours=4)),
-])
-def test_interval_is_the_longest_gap(expr: str, interval: timedelta) -> None:
-    assert parse(expr).interval(datetime(2025, 3, 1, tzinfo=UTC)) == interval
-
-
-@pytest.mark.parametrize("expr, message", [
-    ("0 2 * *", "five cron fields"), ("61 * * * *", "out of range"), ("x * * * *", "not a number"),
-    ("*/0 * * * *", "bad step"), ("@every soon", "five cron fields"),
-])
-def test_bad_schedules_say_what_is_expected(expr: str, message: str) -> None:
-    with pytest.raises(UsageError, match=message):
-        parse(expr)
-
-
-def test_go_durations() -> None:
-    assert parse_go_duration("72h0m0s") == timedelta(hours=72)
-    assert parse_go_duration("1h30m") == timedelta(minutes=90)
-    with pytest.raises(UsageError, match="72h0m0s"):
-        parse_go_duration("3 days")
-
-
-# --- the object store ---------------------------------------------------------------------------
-
-
-def test_layout_keys_are_velero_s() -> None:
-    # the names of pkg/persistence/object_store_layout.go, written out independently
-    files = Layout("").backup_files("b1")
-    assert files["metadata"] == "backups/b1/velero-backup.json"
-    assert files["contents"] == "backups/b1/b1.tar.gz"
-    assert files["log"] == "backups/b1/b1-logs.gz"
-    assert files["resource list"] == "backups/b1/b1-resource-list.json.gz"
-    assert files["volume snapshots"] == "backups/b1/b1-volumesnapshots.json.gz"
-    assert files["results"] == "backups/b1/b1-results.gz"
-    assert files["csi volume snapshot contents"] == "backups/b1/b1-csi-volumesnapshotcontents.json.gz"
-    assert files["volume info"] == "backups/b1/b1-volumeinfo.json.gz"
-    prefixed = Layout("/cluster-a/")
-    assert prefixed.backup_contents("b1") == "cluster-a/backups/b1/b1.tar.gz"
-    assert prefixed.restore_log("r1") == "cluster-a/restores/r1/restore-r1-logs.gz"
-    assert prefixed.restore_results("r1") == "cluster-a/restores/r1/restore-r1-results.gz"
-
-
-def test_read_tarball_reads_the_classic_paths() -> None:
-    buf = io.BytesIO()
-    entries = {
-        "metadata/version": b"1.1.0",
-        "resources/statefulsets.apps/namespaces/rabbitmq/rabbitmq.json": json.dumps({"kind": "StatefulSet"}).encode(),
-        "resources/statefulsets.apps/v1-preferredversion/namespaces/rabbitmq/rabbitmq.json": b"{}",
-        "resources/persistentvolumes/cluster/pvc-1.json": json.dumps({"kind": "PersistentVolume"}).encode(),
-    }
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in entries.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    version, items = read_tarball(buf.getvalue())
-    assert version == "1.1.0"
-    assert sorted((i.group_resource, i.namespace, i.name) for i in items) == [
-        ("persistentvolumes", None, "pvc-1"), ("statefulsets.apps", "rabbitmq", "rabbitmq")]
-
-
-def test_snapshot_list_pv_name_in_either_spelling() -> None:
-    assert snapshot_pv_name({"spec": {"PersistentVolumeName": "pv-a"}}) == "pv-a"
-    assert snapshot_pv_name({"spec": {"persistentVolumeName": "pv-b"}}) == "pv-b"
 
 
 # --- broker definitions ---------------------------------------------------------------------------
@@ -189,3 +100,80 @@ def test_environments_keep_the_in_cluster_default_and_the_sandbox_points_at_loca
     assert prod.stateful_access.mysql.password_ssm in prod.ssm.secure
     assert sandbox.stateful_access.rabbitmq.host == "127.0.0.1" and "{namespace}" in sandbox.stateful_access.rabbitmq.vhost
     assert sandbox.stateful_access.mysql.password_ssm in sandbox.ssm.secure
+
+
+# --- what a restore leaves out, and volume data (velero_restored, velero_verify) -----------------------
+
+
+def _item(group_resource: str, name: str, obj: dict, namespace: str = "app"):
+    from opsbook.formats.velero import TarItem
+
+    return TarItem(group_resource, namespace, name, obj)
+
+
+@pytest.mark.parametrize("group_resource, name, obj, reason", [
+    ("pods", "web-1", {"status": {"phase": "Running"}}, None),
+    ("pods", "report-28912345-abcde", {"status": {"phase": "Succeeded"}}, "a finished pod (Succeeded)"),
+    ("pods", "crashed", {"status": {"phase": "Failed"}}, "a finished pod (Failed)"),
+    ("pods", "static-web", {"metadata": {"annotations": {"kubernetes.io/config.mirror": "x"}},
+                            "status": {"phase": "Running"}}, "a mirror pod (the kubelet makes it)"),
+    ("jobs.batch", "report-28912345", {"status": {"completionTime": "2025-03-01T03:01:35Z", "succeeded": 1}},
+     "a finished Job (completed 2025-03-01T03:01:35Z)"),
+    ("jobs.batch", "stuck", {"status": {"failed": 6}}, None),  # failed without a completion time: restored
+    ("secrets", "app-token-x1y2z", {"type": "kubernetes.io/service-account-token"},
+     "the token of ServiceAccount app (the cluster makes it again)"),
+    ("secrets", "app-long-lived", {"type": "kubernetes.io/service-account-token"}, None),
+    ("secrets", "app-token-x1y2z", {"type": "Opaque"}, None),
+    ("events", "web.17f3", {}, "Velero never restores events"),
+    ("configmaps", "settings", {}, None),
+])
+def test_what_velero_does_not_restore(group_resource: str, name: str, obj: dict, reason: str | None) -> None:
+    from opsbook.drills.velero_restored import not_restored_reason
+
+    assert not_restored_reason(_item(group_resource, name, obj), {"app", "default"}) == reason
+
+
+def _stored(snapshots: list, volume_info: list, claims: dict[str, str]):
+    from opsbook.drills.velero_verify import StoredBackup
+    from opsbook.formats.velero import Layout, VolumeInfo
+
+    stored = StoredBackup("b1", "bucket", Layout(""), snapshots=snapshots,
+                          volume_info=[VolumeInfo.of(v) for v in volume_info])
+    stored.items = [_item("persistentvolumeclaims", claim, {"spec": {"volumeName": pv}}) for claim, pv in claims.items()]
+    return stored
+
+
+def test_every_pv_needs_a_completed_native_snapshot() -> None:
+    from opsbook.drills.velero_verify import volume_data_rows
+
+    snapshots = [{"spec": {"persistentVolumeName": "pv-a"}, "status": {"phase": "Completed",
+                                                                        "providerSnapshotID": "snap-a"}},
+                 {"spec": {"persistentVolumeName": "pv-f"}, "status": {"phase": "Failed"}}]
+    infos = [{"pvName": "pv-n", "skipped": True, "skippedReason": "no applicable volumesnapshotter found"},
+             {"pvName": "pv-c", "backupMethod": "CSISnapshot", "skipped": False,
+              "csiSnapshotInfo": {"snapshotHandle": "snap-c"}}]
+    stored = _stored(snapshots, infos, {"a": "pv-a", "c": "pv-c", "f": "pv-f", "n": "pv-n"})
+    rows = {r["check"]: r for r in volume_data_rows(stored, {"volumeSnapshotsCompleted": 1,
+                                                             "csiVolumeSnapshotsAttempted": 1,
+                                                             "csiVolumeSnapshotsCompleted": 1}, "app")}
+    assert rows["volume data of a"]["ok"] and "snap-a" in rows["volume data of a"]["detail"]
+    assert rows["volume data of n"]["detail"] == ("PV pv-n has no completed snapshot: Velero skipped it: "
+                                                  "no applicable volumesnapshotter found")
+    assert "a CSI snapshot (snap-c)" in rows["volume data of c"]["detail"] and not rows["volume data of c"]["ok"]
+    assert rows["volume data of f"]["detail"].endswith("its snapshot failed")
+    assert rows["CSI volume snapshots"] == {"check": "CSI volume snapshots", "ok": True, "detail": "1 of 1 completed"}
+    assert rows["volume snapshots listed"]["ok"]
+
+
+def test_a_partially_failed_backup_concerns_only_the_namespaces_its_errors_name() -> None:
+    from opsbook.drills.velero_audit import _errors_for
+
+    missing = (" resource: /namespaces message: /fail to get the namespace ghost specified in "
+               "backup.Spec.IncludedNamespaces")
+    results = {"errors": {"velero": [missing]}, "warnings": {}}
+    assert _errors_for(results, "billing") == []
+    assert _errors_for(results, "ghost") == [missing]
+    snapshot = {"errors": {"cluster": [" resource: /persistentvolumes name: /pv-1 message: /Error backing up item"]}}
+    assert _errors_for(snapshot, "billing") == snapshot["errors"]["cluster"]  # cannot tell whose: counts for all
+    assert _errors_for({"errors": {"namespaces": {"billing": ["x"]}}}, "reports") == []
+    assert _errors_for("its results cannot be read: boom", "billing") == ["its results cannot be read: boom"]

@@ -2,10 +2,13 @@
 
 Registered in `opsbook.drills.sweeper.FINDERS`, in the order the plan deletes them:
 
-- `k8s-namespace`: drill namespaces (labels `opsbook.io/run-id`, `opsbook.io/purpose=drill`),
-  deleted with the restored PVs and EBS volumes of their claims;
-- `velero-restore`, `velero-backup`: the drill's Restores and Backups (same labels); a
-  Backup goes through a DeleteBackupRequest, so Velero removes its files and snapshots;
+- `velero-restore`, `velero-backup`: the drill's Restores and Backups (labels
+  `opsbook.io/run-id`, `opsbook.io/purpose=drill`); a Backup goes through a
+  DeleteBackupRequest, so Velero removes its files and snapshots (and its Restores);
+- `k8s-namespace`: drill namespaces (same labels), deleted with the restored PVs and EBS
+  volumes of their claims. A namespace an object's finalizer holds Terminating stays
+  listed (it keeps its labels), and each sweep deletes it again; it comes after the
+  Backups so that one held namespace does not keep them;
 - `ebs-volume`, `ebs-snapshot`: EBS volumes and snapshots carrying the ownership tags
   (Velero copies a Backup's labels onto its snapshots, and the AWS plugin a snapshot's
   tags onto the volumes made from it), for what outlived the above.
@@ -61,26 +64,6 @@ def _namespace_labels(core: Any, name: str) -> dict[str, str] | None:
         raise
 
 
-@FINDERS.register("k8s-namespace")
-def drill_namespaces(env: Any) -> list[Leftover]:
-    core = client.CoreV1Api(env.kube)
-    ec2 = env.aws("ec2")
-    out = []
-    for ns in core.list_namespace(label_selector=OWNED_SELECTOR).items:
-        labels = _colon(ns.metadata.labels)
-        if not is_owned(labels, PURPOSE):
-            continue
-        name = ns.metadata.name
-        out.append(Leftover(
-            "k8s-namespace", name, labels[RUN_ID_TAG], created_at(labels, ns.metadata.creation_timestamp),
-            (ns.status.phase if ns.status else None) or "Active",
-            delete=lambda name=name, run=labels[RUN_ID_TAG]: velero_teardown.delete_drill_namespace(
-                env.kube, ec2, name, env.params.velero.timeout_minutes * 60, env.params.velero.poll_seconds, run),
-            still_owned=lambda name=name: (lambda got: got is None or is_owned(_colon(got), PURPOSE))(
-                _namespace_labels(core, name))))
-    return out
-
-
 def _velero_leftovers(env: Any, plural: str, kind: str) -> list[Leftover]:
     velero = VeleroApi(env.kube, env.params.velero.namespace)
     timeout = env.params.velero.timeout_minutes * 60
@@ -115,6 +98,26 @@ def drill_restores(env: Any) -> list[Leftover]:
 @FINDERS.register("velero-backup")
 def drill_backups(env: Any) -> list[Leftover]:
     return _velero_leftovers(env, "backups", "velero-backup")
+
+
+@FINDERS.register("k8s-namespace")
+def drill_namespaces(env: Any) -> list[Leftover]:
+    core = client.CoreV1Api(env.kube)
+    ec2 = env.aws("ec2")
+    out = []
+    for ns in core.list_namespace(label_selector=OWNED_SELECTOR).items:
+        labels = _colon(ns.metadata.labels)
+        if not is_owned(labels, PURPOSE):
+            continue
+        name = ns.metadata.name
+        out.append(Leftover(
+            "k8s-namespace", name, labels[RUN_ID_TAG], created_at(labels, ns.metadata.creation_timestamp),
+            (ns.status.phase if ns.status else None) or "Active",
+            delete=lambda name=name, run=labels[RUN_ID_TAG]: velero_teardown.delete_drill_namespace(
+                env.kube, ec2, name, env.params.velero.timeout_minutes * 60, env.params.velero.poll_seconds, run),
+            still_owned=lambda name=name: (lambda got: got is None or is_owned(_colon(got), PURPOSE))(
+                _namespace_labels(core, name))))
+    return out
 
 
 # --- EBS ---------------------------------------------------------------------------------------

@@ -9,13 +9,17 @@ Steps (one notebook cell each), built on `opsbook.drills.framework.Drill`:
 3. backup: a Backup of the namespace (ownership labels, ttl, volume snapshots), watched
    to a terminal phase; anything but Completed fails the drill with Velero's reason.
    With `backup_name`, that existing backup is used instead (and never deleted).
-4. verify backup: its files in the BSL's bucket (Velero's layout) and its EBS snapshots.
+4. verify backup: its files in the BSL's bucket (Velero's layout); a completed native
+   snapshot for every PV (a Backup can be Completed without one); each EBS snapshot
+   waited for until `completed` (Velero does not wait: a Completed backup's snapshots
+   may still be `pending`).
 5. restore: a Restore with `namespaceMapping` into `<namespace>-drill-<run id>` (never
    over the source; the namespace is created first, labelled as the drill's).
-6. verify: every backed-up object is in the target namespace, every claim is Bound to a
-   new PV whose volume was made from the backup's snapshot, the pods are Ready, and the
-   data: the restored broker's definitions equal the recorded ones and the canary
-   message is in it; the canary row is in the restored database.
+6. verify: every backed-up object is in the target namespace but those Velero never
+   restores (finished pods and Jobs, events, ...: listed, not counted missing), every
+   claim becomes Bound to a new PV whose volume was made from the backup's snapshot, the
+   pods are Ready, and the data: the restored broker's definitions equal the recorded
+   ones and the canary message is in it; the canary row is in the restored database.
 7. teardown: the drill namespace with its PVs and volumes, and the Backup through a
    DeleteBackupRequest unless `keep_backup`.
 
@@ -34,7 +38,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from opsbook.dataplane import mysql, rabbitmq
-from opsbook.drills import velero_teardown, velero_verify
+from opsbook.drills import velero_restored, velero_teardown, velero_verify
 from opsbook.drills.framework import PURPOSE, Drill, require_approval
 from opsbook.drills.velero_api import (
     BACKUP_TERMINAL,
@@ -93,20 +97,26 @@ class VeleroRestoreDrill(Drill):
 
     rto_steps = ("restore", "verify")
 
-    def __init__(self, env: Any, namespace: str = "rabbitmq", scope: str = "all", backup_name: str = "",
-                 keep_backup: bool = False, timeout_minutes: float | None = None, approval: str = "") -> None:
+    def __init__(self, env: Any, namespace: str = "", scope: str = "all", backup_name: str = "",
+                 keep_backup: bool = False, timeout_minutes: float | None = None, approval: str = "",
+                 snapshot_timeout_minutes: float | None = None) -> None:
         params = env.params
+        stateful = [n.name for n in params.namespaces if n.stateful]
+        if not namespace.strip() and not stateful:
+            raise UsageError("params name no namespace with stateful workloads: nothing for a Velero drill to "
+                             "restore", remedy="add the stateful workloads to params namespaces[].stateful")
+        namespace = namespace.strip() or stateful[0]
         source = params.namespace(namespace)  # ParamsError naming the known ones
         if not source.stateful:
-            stateful = ", ".join(n.name for n in params.namespaces if n.stateful)
             raise UsageError(f"namespace {namespace!r} has no stateful workloads in params; a Velero drill needs "
-                             f"one of: {stateful}", remedy=f"pick one of: {stateful}")
+                             f"one of: {', '.join(stateful)}", remedy=f"pick one of: {', '.join(stateful)}")
         names = [w.name for w in source.stateful]
         if scope not in ("all", *names):
             raise UsageError(f"scope: expected 'all' or a stateful workload of {namespace} ({', '.join(names)}), "
                              f"got {scope!r}")
-        if timeout_minutes is not None and timeout_minutes < 0:
-            raise UsageError(f"timeout_minutes must be >= 0 (0: params velero.timeout_minutes), got {timeout_minutes}")
+        for knob, value in (("timeout_minutes", timeout_minutes), ("snapshot_timeout_minutes", snapshot_timeout_minutes)):
+            if value is not None and value < 0:
+                raise UsageError(f"{knob} must be >= 0 (0: params velero.timeout_minutes), got {value}")
         self.namespace = namespace
         self.scope = scope
         self.workloads = [w for w in source.stateful if scope in ("all", w.name)]
@@ -117,6 +127,7 @@ class VeleroRestoreDrill(Drill):
         self.backup_name = self.existing_backup or self.names["backup"]
         self.target = self.names["target"]
         self.timeout_s = (timeout_minutes or params.velero.timeout_minutes) * 60
+        self.snapshot_timeout_s = (snapshot_timeout_minutes or params.velero.timeout_minutes) * 60
         self.pods_timeout_s = params.velero.pod_ready_timeout_minutes * 60
         super().__init__(DRILL, env, rpo_target_s=params.velero.rpo_minutes * 60)
         self.velero = VeleroApi(env.kube, params.velero.namespace)
@@ -248,12 +259,14 @@ class VeleroRestoreDrill(Drill):
         return status_table(obj)
 
     def verify_backup(self) -> pd.DataFrame:
-        """Step: the backup's files in the storage location's bucket, and its EBS snapshots in EC2."""
+        """Step: the backup's files in its bucket, a completed snapshot for every PV, each EBS snapshot completed."""
         with self.step("verify backup"):
             location = velero_verify.storage_location(self.velero, self.backup_obj,
                                                       self.env.params.velero.storage_location)
             self.stored, rows = velero_verify.read_backup_store(self.env.aws("s3"), location, self.backup_name)
-            rows += velero_verify.snapshot_rows(self.env.aws("ec2"), self.stored, self.backup_obj.get("status") or {})
+            rows += velero_verify.volume_data_rows(self.stored, self.backup_obj.get("status") or {}, self.namespace)
+            rows += velero_verify.wait_snapshots(self.env.aws("ec2"), self.stored, self.snapshot_timeout_s,
+                                                 self.env.params.velero.poll_seconds)
             table = self._check_rows(rows)
             failed = [r for r in rows if not r["ok"]]
             if failed:
@@ -290,13 +303,17 @@ class VeleroRestoreDrill(Drill):
             if self.stored is None:
                 raise OpsbookError("verify needs the backup's contents, read by verify_backup, which has not run",
                                    remedy="run verify_backup first")
-            rows = velero_verify.restored_object_rows(self.env.kube, self.stored, self.namespace, self.target)
-            volume_rows, volumes = velero_verify.restored_volume_rows(
-                self.env.kube, self.env.aws("ec2"), self.stored, self.namespace, self.target)
+            poll = self.env.params.velero.poll_seconds
+            rows, skipped = velero_restored.restored_object_rows(self.env.kube, self.stored, self.namespace,
+                                                                 self.target)
+            self.facts["not_restored"] = [s.__dict__ for s in skipped]
+            volume_rows, volumes = velero_restored.restored_volume_rows(
+                self.env.kube, self.env.aws("ec2"), self.stored, self.namespace, self.target, self.pods_timeout_s,
+                poll)
             rows += volume_rows
             self.facts["restored_volumes"] = [v.__dict__ for v in volumes]
-            rows += velero_verify.wait_pods_ready(self.env.kube, self.target, [w.name for w in self.workloads],
-                                                  self.pods_timeout_s, self.env.params.velero.poll_seconds)
+            rows += velero_restored.wait_pods_ready(self.env.kube, self.target, [w.name for w in self.workloads],
+                                                    self.pods_timeout_s, poll)
             contained: list[datetime] = []
             for workload in self.workloads:
                 if workload.kind == "rabbitmq":

@@ -106,13 +106,16 @@ class VeleroApi:
 
     def wait(self, plural: str, name: str, terminal: tuple[str, ...], timeout_s: float,
              on_change: Callable[[dict[str, Any]], None] | None = None, done_key: str = "itemsBackedUp",
-             progress: Progress | None = None) -> dict[str, Any]:
-        """Watch `name` until its phase is terminal; OpsbookError when it is deleted or the time is up."""
+             progress: Progress | None = None, gone_ok: bool = False) -> dict[str, Any] | None:
+        """Watch `name` until its phase is terminal; OpsbookError when the time is up, or when it is deleted
+        meanwhile (None instead with `gone_ok`: Velero deletes a DeleteBackupRequest once it has done it)."""
         progress = progress if progress is not None else Progress()
         deadline = time.monotonic() + timeout_s
         obj = self.get(plural, name)
         while True:
             if obj is None:
+                if gone_ok:
+                    return None
                 raise OpsbookError(f"{plural[:-1]} {name} disappeared from namespace {self.namespace} while "
                                    "waiting for it to finish")
             if progress.add(obj, done_key) and on_change:

@@ -6,8 +6,15 @@ Both are safe to call again and after a partial run: what is already gone is ski
   volumes, deletes the namespace, waits for it to go; then deletes those PVs if they
   outlived it (reclaim policy Retain) and those volumes if the CSI driver did not
   (waiting for them to be detached first). Only PVs a Velero restore made are touched.
+  A namespace stays Terminating while an object in it keeps a finalizer whose controller
+  has not let go; after the timeout the error names those objects and finalizers (from
+  the namespace's `NamespaceFinalizersRemaining`/`NamespaceContentRemaining` conditions,
+  kubernetes pkg/controller/namespace/deletion, and from the objects themselves), and the
+  sweeper (`opsbook cleanup`), which finds the namespace by its labels, tries again.
 - `delete_backup`: a DeleteBackupRequest, as `velero backup delete` makes; Velero then
-  deletes the backup's files in the object store, its snapshots and its restores.
+  deletes the backup's files in the object store, its snapshots and its restores, and
+  then the request itself (pkg/controller/backup_deletion_controller.go): a request that
+  vanished while the Backup is gone means done.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kubernetes import client
+from kubernetes import client, dynamic
 from kubernetes.client.rest import ApiException
 
 from opsbook.drills.velero_api import DELETE_TERMINAL, VeleroApi, delete_request_body, pv_volume_id
@@ -23,6 +30,7 @@ from opsbook.errors import GuardError, OpsbookError
 
 RESTORE_LABEL = "velero.io/restore-name"
 RUN_ID_LABEL = "opsbook.io/run-id"
+BACKUP_NOT_FOUND = "backup not found"  # a request for a backup another request already deleted
 
 
 def namespace_volumes(core: Any, namespace: str) -> dict[str, str | None]:
@@ -93,16 +101,50 @@ def _check_namespace_run(core: Any, namespace: str, run_id: str | None) -> None:
 
 
 def _delete_namespace(core: Any, namespace: str, timeout_s: float, poll_s: float) -> None:
-    """Delete the namespace (if still there) and wait until it is gone."""
+    """Delete the namespace (if still there; 409: already Terminating) and wait until it is gone."""
     try:
         core.delete_namespace(namespace)
     except ApiException as exc:
-        if exc.status != 404:
+        if exc.status not in (404, 409):
             raise
     if not _wait(lambda: _namespace_gone(core, namespace), timeout_s, poll_s):
-        raise OpsbookError(f"namespace {namespace} is still Terminating after {timeout_s:.0f}s",
-                           remedy=f"look for what holds it (finalizers): kubectl get all,pvc -n {namespace}; "
-                                  "then run `opsbook cleanup`")
+        held = namespace_holders(core.api_client, namespace)
+        raise OpsbookError(f"namespace {namespace} is still Terminating after {timeout_s:.0f}s: "
+                           + ("; ".join(held) or "nothing in it says why"),
+                           remedy="the controller that owns those finalizers must let go (see that it runs); "
+                                  "`opsbook cleanup` deletes the namespace again and then its volumes")
+
+
+def _conditions(core: Any, namespace: str) -> list[str]:
+    """The namespace controller's reasons it cannot finish, from the namespace's own conditions."""
+    try:
+        status = core.read_namespace(namespace).status
+    except ApiException as exc:
+        if exc.status == 404:
+            return []
+        raise
+    return [c.message for c in (status.conditions if status else None) or []
+            if c.status == "True" and c.type in ("NamespaceFinalizersRemaining", "NamespaceContentRemaining")
+            and c.message]
+
+
+def namespace_holders(api_client: Any, namespace: str) -> list[str]:
+    """What keeps a namespace from going: its conditions, then each object still in it with finalizers."""
+    held = _conditions(client.CoreV1Api(api_client), namespace)
+    dyn = dynamic.DynamicClient(api_client)
+    for res in dyn.resources.search():
+        if (not getattr(res, "namespaced", False) or res.kind.endswith("List") or "/" in (res.name or "")
+                or "list" not in (res.verbs or [])):
+            continue
+        try:
+            items = res.get(namespace=namespace).to_dict().get("items") or []
+        except ApiException:
+            continue  # a kind that cannot be listed here cannot be named either
+        for obj in items:
+            finalizers = (obj.get("metadata") or {}).get("finalizers") or []
+            if finalizers:
+                held.append(f"{res.kind}/{obj['metadata']['name']} has finalizers {', '.join(finalizers)}")
+    return held
 
 
 def _delete_restored_pvs(core: Any, pv_names: list[str]) -> list[str]:
@@ -144,7 +186,7 @@ def _delete_volumes(ec2: Any, namespace: str, volume_ids: list[str], timeout_s: 
 
 
 def delete_backup(velero: VeleroApi, name: str, timeout_s: float = 300, run_id: str | None = None) -> dict[str, Any]:
-    """Delete a Backup the way Velero does (a DeleteBackupRequest), and wait until it is processed.
+    """Delete a Backup the way Velero does (a DeleteBackupRequest), and wait until it is done.
 
     With `run_id`, a backup not labelled with that run id is refused (GuardError).
     """
@@ -153,11 +195,15 @@ def delete_backup(velero: VeleroApi, name: str, timeout_s: float = 300, run_id: 
         return {"backup": name, "deleted": False, "detail": "already gone"}
     _check_run(backup["metadata"].get("labels"), run_id, f"backup {name}")
     request = velero.create("deletebackuprequests", delete_request_body(backup))
-    done = velero.wait("deletebackuprequests", request["metadata"]["name"], DELETE_TERMINAL, timeout_s,
-                       done_key="")
-    errors = (done.get("status") or {}).get("errors") or []
-    if errors:
-        raise OpsbookError(f"Velero could not delete backup {name}: {'; '.join(errors)}",
+    request_name = request["metadata"]["name"]
+    done = velero.wait("deletebackuprequests", request_name, DELETE_TERMINAL, timeout_s, done_key="", gone_ok=True)
+    errors = ((done or {}).get("status") or {}).get("errors") or []
+    # a request that vanished was done (or replaced by another request for the backup, still at work)
+    gone = _wait(lambda: velero.get("backups", name) is None, timeout_s if done is None else 0, 1.0)
+    if not gone or (errors and errors != [BACKUP_NOT_FOUND]):
+        why = "; ".join(errors) or f"request {request_name} is gone but the Backup is still there"
+        raise OpsbookError(f"Velero could not delete backup {name}: {why}",
                            remedy="fix what those errors name (often the storage location's access), then run "
                                   "`opsbook cleanup` to delete it again")
-    return {"backup": name, "deleted": True, "detail": f"DeleteBackupRequest {request['metadata']['name']} processed"}
+    how = "processed and removed by Velero" if done is None else f"processed ({'; '.join(errors) or 'no errors'})"
+    return {"backup": name, "deleted": True, "detail": f"DeleteBackupRequest {request_name} {how}"}

@@ -1,36 +1,34 @@
-"""Velero's formats, shared by the drills and the sandbox's Velero emulator (neither owns them).
+"""Velero's object-store formats, shared by the drills and the sandbox's Velero emulator (neither owns them).
 
-Object-store keys and tarball paths, the backup format version, Schedule cron expressions
-and Go durations, each as Velero v1.18 defines them (source files named below), so that
-the drill and its twin cannot quietly agree on a layout of their own.
+Object-store keys, tarball paths, the backup format version and the per-backup records,
+each as Velero v1.18.1 defines them (source files named below), so that the drill and
+its twin cannot quietly agree on a layout of their own; `tests/unit/test_velero_formats.py`
+pins them to literal examples from Velero's own tests. Schedules and durations are in
+`opsbook.formats.velero_schedule`.
 
-## Where Velero keeps a backup in its object store
+## Where Velero keeps a backup (`pkg/persistence/object_store_layout.go`, `object_store.go`)
 
-The keys are Velero's (`pkg/persistence/object_store_layout.go`): under the
-BackupStorageLocation's bucket and optional prefix, `backups/<name>/` holds
+Under the BackupStorageLocation's bucket and optional prefix, `backups/<name>/` holds what
+`PutBackup` writes:
 
-- `velero-backup.json`                  the Backup object as it ended (plain JSON),
+- `velero-backup.json`                  the Backup object (plain JSON, not gzipped),
 - `<name>.tar.gz`                       the manifests: `resources/<group-resource>/namespaces/<ns>/<name>.json`
                                         (cluster-scoped ones under `cluster/`), the same again under
-                                        `<version>-preferredversion/`, and `metadata/version`,
+                                        `<version>-preferredversion/`, and `metadata/version` ("1.1.0\\n"),
 - `<name>-logs.gz`                      the backup log,
-- `<name>-resource-list.json.gz`        {"apps/v1/StatefulSet": ["ns/name", ...], ...},
-- `<name>-volumesnapshots.json.gz`      the native volume snapshots (spec + status.providerSnapshotID),
-- `<name>-results.gz`, `<name>-itemoperations.json.gz`, `<name>-podvolumebackups.json.gz`,
-  `<name>-csi-volumesnapshots.json.gz`, `<name>-csi-volumesnapshotcontents.json.gz`,
-  `<name>-csi-volumesnapshotclasses.json.gz`, `<name>-volumeinfo.json.gz`;
+- `<name>-podvolumebackups.json.gz`, `<name>-volumesnapshots.json.gz` (the native snapshots),
+  `<name>-itemoperations.json.gz`, `<name>-resource-list.json.gz`, `<name>-results.gz`,
+  `<name>-volumeinfo.json.gz` (what happened to each PV: snapshotted, or skipped and why).
 
-and `restores/<name>/` holds `restore-<name>-logs.gz`, `restore-<name>-results.gz` and
-`restore-<name>-resource-list.json.gz`.
+v1.18 writes no `-csi-volumesnapshots`, `-csi-volumesnapshotcontents` or
+`-csi-volumesnapshotclasses` files (removed in v1.17 and v1.18); their keys remain for
+reading older backups (`Layout.legacy_csi_files`).
 
-## Schedules
+`restores/<name>/` holds `restore-<name>-logs.gz`, `restore-<name>-results.gz`,
+`restore-<name>-resource-list.json.gz`, `restore-<name>-itemoperations.json.gz` and
+`<name>-volumeinfo.json.gz` (that one without the `restore-` prefix).
 
-Velero Schedule expressions: five-field cron and the `@daily`/`@every 6h` descriptors.
-
-Velero parses `spec.schedule` with robfig/cron's standard parser (minute, hour, day of
-month, month, day of week; `*`, lists, ranges, steps; the `@` descriptors). This module
-reads the same forms, in UTC, to tell when a Schedule runs next and how far apart its
-runs are (the audit compares that interval with the RPO target).
+The `*.json.gz` files are gzip of Go's `json.Encoder` output: compact, with a newline.
 """
 
 from __future__ import annotations
@@ -38,16 +36,13 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import re
 import tarfile
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from opsbook.errors import UsageError
-
-FORMAT_VERSION = "1.1.0"
+FORMAT_VERSION = "1.1.0"  # pkg/backup/backup.go BackupFormatVersion
 VERSION_FILE = "metadata/version"
+VERSION_FILE_CONTENT = f"{FORMAT_VERSION}\n"  # writeBackupVersion: fmt.Sprintf("%s\n", BackupFormatVersion)
 
 
 @dataclass(frozen=True)
@@ -66,35 +61,35 @@ class Layout:
     def restore_dir(self, restore: str) -> str:
         return f"{self._root('restores')}{restore}/"
 
+    def _backup_file(self, backup: str, suffix: str) -> str:
+        return f"{self.backup_dir(backup)}{backup}{suffix}"
+
     def backup_metadata(self, backup: str) -> str:
         return f"{self.backup_dir(backup)}velero-backup.json"
 
     def backup_contents(self, backup: str) -> str:
-        return f"{self.backup_dir(backup)}{backup}.tar.gz"
+        return self._backup_file(backup, ".tar.gz")
 
     def backup_log(self, backup: str) -> str:
-        return f"{self.backup_dir(backup)}{backup}-logs.gz"
+        return self._backup_file(backup, "-logs.gz")
 
     def backup_resource_list(self, backup: str) -> str:
-        return f"{self.backup_dir(backup)}{backup}-resource-list.json.gz"
+        return self._backup_file(backup, "-resource-list.json.gz")
 
     def backup_volume_snapshots(self, backup: str) -> str:
-        return f"{self.backup_dir(backup)}{backup}-volumesnapshots.json.gz"
+        return self._backup_file(backup, "-volumesnapshots.json.gz")
 
     def backup_results(self, backup: str) -> str:
-        return f"{self.backup_dir(backup)}{backup}-results.gz"
+        return self._backup_file(backup, "-results.gz")
 
     def backup_item_operations(self, backup: str) -> str:
-        return f"{self.backup_dir(backup)}{backup}-itemoperations.json.gz"
+        return self._backup_file(backup, "-itemoperations.json.gz")
 
     def backup_pod_volume_backups(self, backup: str) -> str:
-        return f"{self.backup_dir(backup)}{backup}-podvolumebackups.json.gz"
-
-    def backup_csi(self, backup: str, what: str) -> str:
-        return f"{self.backup_dir(backup)}{backup}-csi-{what}.json.gz"
+        return self._backup_file(backup, "-podvolumebackups.json.gz")
 
     def backup_volume_info(self, backup: str) -> str:
-        return f"{self.backup_dir(backup)}{backup}-volumeinfo.json.gz"
+        return self._backup_file(backup, "-volumeinfo.json.gz")
 
     def restore_log(self, restore: str) -> str:
         return f"{self.restore_dir(restore)}restore-{restore}-logs.gz"
@@ -105,30 +100,37 @@ class Layout:
     def restore_resource_list(self, restore: str) -> str:
         return f"{self.restore_dir(restore)}restore-{restore}-resource-list.json.gz"
 
+    def restore_item_operations(self, restore: str) -> str:
+        return f"{self.restore_dir(restore)}restore-{restore}-itemoperations.json.gz"
+
+    def restore_volume_info(self, restore: str) -> str:
+        return f"{self.restore_dir(restore)}{restore}-volumeinfo.json.gz"  # getRestoreVolumeInfoKey: no "restore-"
+
     def backup_files(self, backup: str) -> dict[str, str]:
-        """Every file Velero writes for a backup, by what it holds."""
+        """Every file Velero v1.18 writes for a backup (`PutBackup`), by what it holds."""
         return {
             "metadata": self.backup_metadata(backup),
             "contents": self.backup_contents(backup),
             "log": self.backup_log(backup),
-            "resource list": self.backup_resource_list(backup),
-            "volume snapshots": self.backup_volume_snapshots(backup),
-            "results": self.backup_results(backup),
-            "item operations": self.backup_item_operations(backup),
             "pod volume backups": self.backup_pod_volume_backups(backup),
-            "csi volume snapshots": self.backup_csi(backup, "volumesnapshots"),
-            "csi volume snapshot contents": self.backup_csi(backup, "volumesnapshotcontents"),
-            "csi volume snapshot classes": self.backup_csi(backup, "volumesnapshotclasses"),
+            "volume snapshots": self.backup_volume_snapshots(backup),
+            "item operations": self.backup_item_operations(backup),
+            "resource list": self.backup_resource_list(backup),
+            "results": self.backup_results(backup),
             "volume info": self.backup_volume_info(backup),
         }
 
+    def legacy_csi_files(self, backup: str) -> dict[str, str]:
+        """The CSI files Velero before v1.17 wrote (v1.18 only reads them, for older backups)."""
+        return {f"csi {what}": self._backup_file(backup, f"-csi-{what}.json.gz")
+                for what in ("volumesnapshots", "volumesnapshotcontents", "volumesnapshotclasses")}
 
 
 # --- the tarball's paths -------------------------------------------------------------------
 
 
 def group_resource(api_version: str, plural: str) -> str:
-    """`persistentvolumeclaims`, `statefulsets.apps`, `backups.velero.io`."""
+    """`persistentvolumeclaims`, `statefulsets.apps`, `backups.velero.io` (GroupResource.String())."""
     group = api_version.rpartition("/")[0]
     return f"{plural}.{group}" if group else plural
 
@@ -175,142 +177,63 @@ def gunzip_json(data: bytes) -> Any:
 
 
 def gzip_json(value: Any) -> bytes:
-    return gzip.compress(json.dumps(value).encode())
+    """What Velero's `encode.ToJSONGzip` writes: compact JSON and a newline (Go's json.Encoder), gzipped."""
+    return gzip.compress((json.dumps(value, separators=(",", ":")) + "\n").encode())
+
+
+# --- the records of a backup ---------------------------------------------------------------
+
+# `<backup>-volumesnapshots.json.gz`: a list of volume.Snapshot (internal/volume/native_snapshot.go),
+# {"spec": {"backupName", "backupUID", "location", "persistentVolumeName", "providerVolumeID",
+# "volumeType", "volumeAZ", "volumeIOPS"}, "status": {"providerSnapshotID", "phase"}}, or `null`
+# when the backup took none. Velero marks a snapshot Completed as soon as CreateSnapshot returns
+# (pkg/backup/item_backupper.go takePVSnapshot): the EBS snapshot itself may still be pending.
+SNAPSHOT_COMPLETED, SNAPSHOT_FAILED = "Completed", "Failed"
 
 
 def snapshot_pv_name(snapshot: dict[str, Any]) -> str:
-    """A volumesnapshots.json entry's PV name.
-
-    Velero's `SnapshotSpec.PersistentVolumeName` has a malformed json tag, so Go writes it
-    under its field name `PersistentVolumeName`; read either spelling.
-    """
-    spec = snapshot.get("spec") or {}
-    return spec.get("PersistentVolumeName") or spec.get("persistentVolumeName") or ""
+    """A volumesnapshots.json entry's PV name (`spec.persistentVolumeName`)."""
+    return (snapshot.get("spec") or {}).get("persistentVolumeName") or ""
 
 
-# --- Schedules: cron and Go durations --------------------------------------------------
-
-DESCRIPTORS = {
-    "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
-    "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *",
-}
-_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 6))
-_NAMES = {
-    3: {m: i + 1 for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())},
-    4: {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())},
-}
-_EVERY = re.compile(r"^@every\s+((?:\d+(?:\.\d+)?(?:h|m|s|ms))+)$")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-
-
-def parse_go_duration(value: str) -> timedelta:
-    """A Go duration such as `72h0m0s`, `30m` or `1h30m`."""
-    parts = _DURATION_PART.findall(value or "")
-    if not parts or "".join(n + u for n, u in parts) != value:
-        raise UsageError(f"expected a duration such as 72h0m0s or 30m, got {value!r}")
-    unit = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
-    return timedelta(seconds=sum(float(n) * unit[u] for n, u in parts))
+# `<backup>-volumeinfo.json.gz`: a list of BackupVolumeInfo (internal/volume/volumes_information.go),
+# one per PV: how its data was backed up (`backupMethod`), or `skipped` with `skippedReason`.
+NATIVE_SNAPSHOT, CSI_SNAPSHOT, POD_VOLUME_BACKUP = "NativeSnapshot", "CSISnapshot", "PodVolumeBackup"
+# the reasons pkg/backup/item_backupper.go records for a PV it did not snapshot
+SKIPPED_NO_SNAPSHOTTER = "no applicable volumesnapshotter found"
+SKIPPED_BY_POLICY = "not satisfy the criteria for VolumePolicy or the legacy snapshot way"
 
 
 @dataclass(frozen=True)
-class Cron:
-    expression: str
-    sets: tuple[frozenset[int], ...] | None  # None: an @every schedule
-    every: timedelta | None
-    dom_any: bool = True
-    dow_any: bool = True
+class VolumeInfo:
+    """One entry of `<backup>-volumeinfo.json.gz`, as far as a drill needs it."""
 
-    def matches(self, at: datetime) -> bool:
-        """True when a run is due in the minute of `at` (five-field schedules)."""
-        if self.sets is None:
-            raise UsageError(f"{self.expression!r} runs every {self.every}, not at set minutes")
-        minute, hour, dom, month, dow = self.sets
-        at = at.astimezone(UTC)
-        day_dow = (at.weekday() + 1) % 7
-        if at.minute not in minute or at.hour not in hour or at.month not in month:
-            return False
-        # cron's rule: when both day fields are restricted, either may match
-        if not self.dom_any and not self.dow_any:
-            return at.day in dom or day_dow in dow
-        return at.day in dom and day_dow in dow
+    pv: str
+    pvc_namespace: str
+    pvc: str
+    method: str  # NativeSnapshot, CSISnapshot, PodVolumeBackup, or "" when skipped
+    skipped: bool
+    skipped_reason: str
+    result: str  # "succeeded" / "failed" ("" when skipped)
+    snapshot_handle: str
 
-    def next_after(self, after: datetime) -> datetime:
-        """The first run strictly after `after`."""
-        after = after.astimezone(UTC)
-        if self.every is not None:
-            return after + self.every
-        at = after.replace(second=0, microsecond=0) + timedelta(minutes=1)
-        limit = at + timedelta(days=366 * 5)
-        while at < limit:
-            if self.sets is not None and at.month not in self.sets[3]:
-                # jump to the first day of the next month
-                at = (at.replace(day=1, hour=0, minute=0) + timedelta(days=32)).replace(day=1)
-                continue
-            if self.matches(at):
-                return at
-            if self.sets is not None and at.hour not in self.sets[1]:
-                at = at.replace(minute=0) + timedelta(hours=1)
-                continue
-            at += timedelta(minutes=1)
-        raise UsageError(f"schedule {self.expression!r} never runs")
-
-    def interval(self, at: datetime | None = None) -> timedelta:
-        """The longest gap between consecutive runs over the week after `at` (now by default)."""
-        if self.every is not None:
-            return self.every
-        start = self.next_after(at or datetime.now(UTC))
-        gap, run, end = timedelta(0), start, start + timedelta(days=8)
-        while run < end:
-            nxt = self.next_after(run)
-            gap = max(gap, nxt - run)
-            run = nxt
-        return gap
+    @classmethod
+    def of(cls, entry: dict[str, Any]) -> VolumeInfo:
+        info = entry.get("nativeSnapshotInfo") or entry.get("csiSnapshotInfo") or {}
+        return cls(entry.get("pvName", ""), entry.get("pvcNamespace", ""), entry.get("pvcName", ""),
+                   entry.get("backupMethod", ""), bool(entry.get("skipped")), entry.get("skippedReason", ""),
+                   entry.get("result", ""), info.get("snapshotHandle", ""))
 
 
-def _field(text: str, index: int) -> tuple[frozenset[int], bool]:
-    name, lo, hi = _FIELDS[index]
-    values: set[int] = set()
-    for part in text.lower().split(","):
-        step = 1
-        if "/" in part:
-            part, step_text = part.split("/", 1)
-            if not step_text.isdigit() or int(step_text) == 0:
-                raise ValueError(f"bad step {step_text!r} in the {name} field")
-            step = int(step_text)
-        if part in ("*", "?"):
-            start, end = lo, hi
-        elif "-" in part:
-            a, b = part.split("-", 1)
-            start, end = _value(a, index), _value(b, index)
-        else:
-            start = _value(part, index)
-            end = hi if step > 1 else start
-        if not (lo <= start <= hi and lo <= end <= hi) or start > end:
-            raise ValueError(f"{text!r} is out of range {lo}-{hi} for the {name} field")
-        values.update(range(start, end + 1, step))
-    return frozenset(values), text in ("*", "?")
+# `<backup>-results.gz`: {"errors": Result, "warnings": Result}, Result = {"velero": [...],
+# "cluster": [...], "namespaces": {ns: [...]}} with empty parts left out (pkg/util/results/result.go).
+# Each message is built by pkg/util/logging/log_counter_hook.go from the log entry's fields.
+MISSING_NAMESPACE = "fail to get the namespace {} specified in backup.Spec.IncludedNamespaces"
 
 
-def _value(text: str, index: int) -> int:
-    if text in _NAMES.get(index, {}):
-        return _NAMES[index][text]
-    if not text.isdigit():
-        raise ValueError(f"{text!r} is not a number for the {_FIELDS[index][0]} field")
-    value = int(text)
-    return 0 if index == 4 and value == 7 else value  # Sunday is 0 or 7
-
-
-def parse(expression: str) -> Cron:
-    """A Velero schedule expression; UsageError says what is wrong and what is expected."""
-    text = " ".join((expression or "").split())
-    if match := _EVERY.match(text):
-        return Cron(text, None, parse_go_duration(match.group(1)))
-    fields = DESCRIPTORS.get(text, text).split(" ")
-    if len(fields) != 5:
-        raise UsageError(f"schedule {expression!r}: expected five cron fields (minute hour day-of-month month "
-                         "day-of-week), a descriptor such as @daily, or @every <duration>")
-    try:
-        parsed = [_field(f, i) for i, f in enumerate(fields)]
-    except ValueError as exc:
-        raise UsageError(f"schedule {expression!r}: {exc}") from None
-    return Cron(text, tuple(s for s, _ in parsed), None, dom_any=parsed[2][1], dow_any=parsed[4][1])
+def result_message(message: str, resource: str = "", name: str = "", error: str = "") -> str:
+    """A results entry as Velero's LogHook writes it: ` resource: /r name: /n message: /m error: /e`."""
+    text = f" resource: /{resource}" if resource else ""
+    text += f" name: /{name}" if name else ""
+    text += f" message: /{message}"
+    return text + (f" error: /{error}" if error else "")

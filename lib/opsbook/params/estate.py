@@ -179,6 +179,8 @@ class SandboxSeed(Model):
     """Knobs for the sandbox twin only (lib/opsbook/sandbox reads them)."""
 
     omit: list[str] = Field([], description="seed pieces left out, e.g. 'nat_gateway/eu-central-1c'")
+    snapshot_pending_seconds: float = Field(
+        3.0, ge=0, description="EBS snapshots Velero takes stay pending this long after the backup completes")
 
 
 # --- cost (lib/opsbook/cost reads these) ---------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 from kubernetes import client, config
+from kubernetes.client.rest import ApiException
 
 from opsbook.errors import OpsbookError
 from opsbook.params import HelmRelease, Params
@@ -23,6 +24,9 @@ from opsbook.sandbox.kube.velero_objects import velero_objects
 
 NODE_KEYS = ("name", "instance_id", "az", "instance_type", "node_group", "private_ip")
 VOLUME_KEYS = ("volume_id", "az", "size_gi")
+# A stateful workload's nightly maintenance Job last ran this long before the seed, and took this long.
+FINISHED_JOB_AGE = dt.timedelta(hours=2)
+FINISHED_JOB_RUN = dt.timedelta(seconds=95)
 # Age of the releases' revisions: the latest was deployed a week ago, each earlier one 60 days before.
 LATEST_DEPLOY_DAYS_AGO = 7
 DAYS_BETWEEN_UPGRADES = 60
@@ -87,6 +91,27 @@ def _fill(value: Any, ctx: dict[str, str]) -> Any:
     return value
 
 
+def _kube_time(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _succeeded_pod_status(pod: Any, node_ip: str, pod_ip: str, started: dt.datetime,
+                          finished: dt.datetime) -> dict[str, Any]:
+    """The status the kubelet leaves on a pod whose containers all exited 0."""
+    start, end = _kube_time(started), _kube_time(finished)
+    conditions = [{"type": t, "status": "False", "reason": "PodCompleted", "lastTransitionTime": end}
+                  for t in ("PodReadyToStartContainers", "Ready", "ContainersReady")]
+    conditions += [{"type": t, "status": "True", "lastTransitionTime": start} for t in ("Initialized", "PodScheduled")]
+    return {
+        "phase": "Succeeded", "conditions": conditions, "hostIP": node_ip, "hostIPs": [{"ip": node_ip}],
+        "podIP": pod_ip, "podIPs": [{"ip": pod_ip}], "startTime": start, "qosClass": pod.status.qos_class,
+        "containerStatuses": [{"name": c.name, "image": c.image, "imageID": "", "ready": False, "started": False,
+                               "restartCount": 0, "state": {"terminated": {
+                                   "exitCode": 0, "reason": "Completed", "startedAt": start, "finishedAt": end}}}
+                              for c in pod.spec.containers],
+    }
+
+
 def _go_time(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
 
@@ -125,6 +150,8 @@ class ClusterSeed:
                 self.seed_microservice(ns.name, ns.team, name, ns.stateful)
             for stateful in ns.stateful:
                 self.seed_statefulset(ns.name, ns.team, stateful)
+            if ns.stateful:
+                self.seed_finished_job(ns.name, ns.team, ns.stateful[0])
         self.seed_velero()
         return self.counts
 
@@ -473,6 +500,54 @@ class ClusterSeed:
                                                                   objects.bound_claim_status(volume["size_gi"]))
         self._count("persistentvolumes")
         return claim_name
+
+    def seed_finished_job(self, namespace: str, team: str, workload: Any) -> None:
+        """What a CronJob of the workload left from its last run: a finished Job and its Succeeded pod.
+
+        Velero backs both up and restores neither (pkg/restore/restore.go `isCompleted`), so a
+        restore drill must not count them as missing. The Job object needs the API server to
+        serve batch/v1; where it does not, its pod is seeded alone (as after the Job's deletion
+        with `--cascade=orphan`).
+        """
+        name = f"{workload.name}-maintenance-{int(self.seeded_at.timestamp()) // 60}"  # a CronJob's naming
+        started = self.seeded_at - FINISHED_JOB_AGE
+        finished = started + FINISHED_JOB_RUN
+        labels = {"app.kubernetes.io/name": f"{workload.name}-maintenance", "app.kubernetes.io/component": "maintenance",
+                  "team": team, "batch.kubernetes.io/job-name": name, "job-name": name}
+        template = catalog.STATEFUL[workload.kind]
+        spec = {"containers": [self._container("maintenance", template.image, template.resources)],
+                "restartPolicy": "Never", "dnsPolicy": "ClusterFirst"}
+        job = self._finished_job(namespace, name, labels, spec, started, finished)
+        node = self.nodes[0]
+        pod = self.core.create_namespaced_pod(namespace, {
+            "metadata": {"name": f"{name}-{objects.short_hash(namespace, name, length=5)}", "labels": labels,
+                         "ownerReferences": [objects.owner("Job", "batch/v1", job)] if job is not None else []},
+            "spec": {**spec, "nodeName": node["name"]}})
+        self.core.patch_namespaced_pod_status(pod.metadata.name, namespace, {"status": _succeeded_pod_status(
+            pod, node["private_ip"], self.pod_ips.allocate(node["az"]), started, finished)})
+        self._count("pods")
+
+    def _finished_job(self, namespace: str, name: str, labels: dict[str, str], spec: dict[str, Any],
+                      started: dt.datetime, finished: dt.datetime) -> Any:
+        """The Job, Complete; None when the API server does not serve batch/v1 (404)."""
+        batch = client.BatchV1Api(self.core.api_client)
+        try:
+            job = batch.create_namespaced_job(namespace, {
+                "metadata": {"name": name, "labels": labels},
+                "spec": {"completions": 1, "parallelism": 1, "backoffLimit": 6, "manualSelector": True,
+                         "selector": {"matchLabels": {"batch.kubernetes.io/job-name": name}},
+                         "template": {"metadata": {"labels": labels}, "spec": spec}}})
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            return None
+        done = _kube_time(finished)
+        batch.patch_namespaced_job_status(name, namespace, {"status": {
+            "startTime": _kube_time(started), "completionTime": done, "succeeded": 1, "active": 0, "ready": 0,
+            "conditions": [{"type": t, "status": "True", "lastProbeTime": done, "lastTransitionTime": done}
+                           for t in ("SuccessCriteriaMet", "Complete")]}})
+        self._count("jobs")
+        return job
 
     # --- Velero ----------------------------------------------------------------------------------
 

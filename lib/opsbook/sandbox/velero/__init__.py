@@ -1,15 +1,23 @@
 """The sandbox's Velero server: a controller on the Kubernetes API emulator doing real work.
 
 It watches Backup, Restore and DeleteBackupRequest objects (and Schedules and
-BackupStorageLocations) and does what Velero with the AWS plugin does against the
+BackupStorageLocations) and does what Velero v1.18 with the AWS plugin does against the
 sandbox: the object-store layout written to the BSL's bucket in moto, EBS snapshots of
 the PVs' volumes, volumes made from them on restore, the objects restored into the mapped
 namespace and their pods marked Ready. The stateful workloads' data (RabbitMQ vhosts,
 MariaDB databases on the real local servers) travels with the volumes (`dataplane.py`).
 
-Failure modes for tests: a BackupStorageLocation whose bucket does not exist becomes
-Unavailable and backups to it end FailedValidation; a PVC or PV annotated
-`sandbox.opsbook.io/fail-snapshot` fails its snapshot and the backup ends PartiallyFailed.
+The awkward parts of the real one, as its source has them (each module cites its file):
+EBS snapshots still `pending` when the Backup is Completed (`pending.py`); PVs no
+snapshotter takes skipped without failing the backup (`volumes.py`); an included namespace
+that does not exist makes the backup PartiallyFailed (`backups.py`); objects a restore
+leaves out: finished pods and Jobs, mirror pods, service-account tokens, events
+(`restores.py`); a Schedule's first backup at its first cron time, in its CRON_TZ
+(`schedules.py`); DeleteBackupRequests that vanish once processed (`deletion.py`).
+
+Failure modes tests can reach: a BackupStorageLocation whose bucket does not exist becomes
+Unavailable and backups to it end FailedValidation; annotations on a PVC or PV fail its
+snapshot, keep it pending longer, or end it in `error` (`volumes.py`).
 """
 
 from __future__ import annotations
@@ -21,9 +29,10 @@ from opsbook.sandbox.services import SERVICES
 from opsbook.sandbox.velero.context import Ctx
 from opsbook.sandbox.velero.controller import Controller
 from opsbook.sandbox.velero.dataplane import DataPlane
-from opsbook.sandbox.velero.volumes import FAULT_ANNOTATION
+from opsbook.sandbox.velero.schedules import submit_missed_runs
+from opsbook.sandbox.velero.volumes import ERROR_ANNOTATION, FAULT_ANNOTATION, PENDING_ANNOTATION
 
-__all__ = ["FAULT_ANNOTATION", "VeleroService"]
+__all__ = ["ERROR_ANNOTATION", "FAULT_ANNOTATION", "PENDING_ANNOTATION", "VeleroService"]
 log = logging.getLogger(__name__)
 
 
@@ -46,7 +55,8 @@ class VeleroService:
         self.ctx = Ctx(ctx.params, dict(ctx.env), kubeconfig, self.dataplane, namespace=velero_ns)
         self.dataplane.start(self.ctx.aws("ssm"))
         self.controller = Controller(self.ctx)
-        self.controller.settle()  # the seeded Schedule's first backup exists before anyone looks
+        submit_missed_runs(self.ctx)  # the estate's Schedules ran before today: their last run
+        self.controller.settle()  # ... is done before anyone looks
         self.controller.start()
         return {}
 

@@ -3,7 +3,10 @@
 Watched: Backups, Restores and DeleteBackupRequests (new ones are processed), Schedules
 and BackupStorageLocations (checked on change), Namespaces and PersistentVolumes
 (deletions free the restored volumes and their data). A tick every second runs the
-schedules, the storage-location checks, the GC and delayed work (pods turning Ready).
+schedules (Velero's schedule controller re-checks them every minute; a second here only
+makes a due backup come sooner), the storage-location checks, the GC and delayed work:
+pods turning Ready, and EBS snapshots leaving `pending` a while after their backup
+completed (`pending.py`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
-from opsbook.sandbox.velero import backups, deletion, restores, schedules, volumes
+from opsbook.sandbox.velero import backups, deletion, pending, restores, schedules, volumes
 from opsbook.sandbox.velero.context import GROUP, VERSION, Ctx
 
 log = logging.getLogger(__name__)
@@ -46,7 +49,7 @@ class Controller:
         self.idle = threading.Event()
         # work item kind -> what runs it (`handle`)
         self._run_new: dict[str, Callable[[dict[str, Any]], Any]] = {
-            "backups": lambda obj: backups.run(self.ctx, obj),
+            "backups": self._run_backup,
             "restores": self._run_restore,
             "deletebackuprequests": lambda obj: deletion.run(self.ctx, obj),
         }
@@ -79,6 +82,13 @@ class Controller:
         on_change = self._on_change.get(kind)
         if on_change is not None:
             on_change(name)
+
+    def _run_backup(self, backup: dict[str, Any]) -> None:
+        region = self.ctx.params.region
+        default = self.ctx.params.sandbox.snapshot_pending_seconds if self.ctx.params.sandbox else 0.0
+        for snap in backups.run(self.ctx, backup):
+            seconds = default if snap.pending_seconds is None else snap.pending_seconds
+            self.later(seconds, lambda snap=snap: pending.release(region, snap))
 
     def _run_restore(self, restore: dict[str, Any]) -> None:
         kubelet = restores.run(self.ctx, restore)

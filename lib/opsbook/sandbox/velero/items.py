@@ -1,4 +1,12 @@
-"""Which objects a backup holds, and the tarball Velero writes of them."""
+"""Which objects a backup holds, and the tarball Velero writes of them.
+
+Velero backs up every discoverable kind it can list, get, create and delete
+(pkg/discovery/helper.go), events included (pkg/backup/backup.go's cohabiting `events`);
+it leaves out items labelled `velero.io/exclude-from-backup=true` and items being deleted
+(pkg/backup/item_backupper.go `itemInclusionChecks`). An included namespace that does not
+exist is an error of the backup (pkg/backup/item_collector.go `collectNamespaces`).
+What a restore leaves out is the restore's business (`restores.py`).
+"""
 
 from __future__ import annotations
 
@@ -6,18 +14,15 @@ import io
 import json
 import tarfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from opsbook.formats.velero import FORMAT_VERSION, VERSION_FILE, group_resource, item_paths
+from kubernetes.client.rest import ApiException
 
-# Never backed up nor restored (Velero's own list).
-NON_RESTORABLE = frozenset({
-    "nodes", "events", "events.events.k8s.io", "backups.velero.io", "restores.velero.io",
-    "resticrepositories.velero.io", "csinodes.storage.k8s.io", "volumeattachments.storage.k8s.io",
-    "backuprepositories.velero.io",
-})
-# Velero's default restore order; everything else follows, alphabetically.
+from opsbook.formats.velero import VERSION_FILE, VERSION_FILE_CONTENT, group_resource, item_paths
+
+# Velero's default restore order (pkg/cmd/server/config/config.go defaultRestorePriorities);
+# everything else follows, alphabetically.
 RESTORE_PRIORITY = (
     "customresourcedefinitions", "namespaces", "storageclasses.storage.k8s.io", "persistentvolumes",
     "persistentvolumeclaims", "serviceaccounts", "secrets", "configmaps", "limitranges", "pods",
@@ -25,6 +30,7 @@ RESTORE_PRIORITY = (
 )
 # A resource is backed up when the API lets Velero list, get, create and delete it.
 NEEDED_VERBS = {"list", "get", "create", "delete"}
+EXCLUDE_LABEL = "velero.io/exclude-from-backup"
 
 
 @dataclass
@@ -76,7 +82,7 @@ def backup_resources(dyn: Any) -> list[Any]:
         if not NEEDED_VERBS <= set(res.verbs or []):
             continue
         gr = group_resource(res.group_version, res.name)
-        if gr in NON_RESTORABLE or gr in seen:
+        if gr in seen:
             continue
         seen.add(gr)
         out.append(res)
@@ -92,28 +98,50 @@ def _as_item(res_api_version: str, kind: str, plural: str, obj: dict[str, Any]) 
                 meta["name"], obj)
 
 
-def collect(ctx: Any, namespaces: list[str], label_selector: str | None) -> list[Item]:
+@dataclass
+class Collected:
+    """What a backup found: its items, and the included namespaces that do not exist."""
+
+    items: list[Item] = field(default_factory=list)
+    missing_namespaces: list[str] = field(default_factory=list)
+
+
+def _kept(obj: dict[str, Any]) -> bool:
+    meta = obj.get("metadata") or {}
+    return not meta.get("deletionTimestamp") and (meta.get("labels") or {}).get(EXCLUDE_LABEL) != "true"
+
+
+def _namespace_items(ctx: Any, ns: str, resources: list[Any], label_selector: str | None) -> list[Item]:
+    out = []
+    for res in resources:
+        listed = res.get(namespace=ns, label_selector=label_selector) if label_selector else res.get(namespace=ns)
+        out += [_as_item(res.group_version, res.kind, res.name, obj)
+                for obj in listed.to_dict().get("items") or [] if _kept(obj)]
+    return out
+
+
+def collect(ctx: Any, namespaces: list[str], label_selector: str | None) -> Collected:
     """Every object of the namespaces (with the namespaces themselves and the PVs their PVCs use)."""
-    items: list[Item] = []
+    out = Collected()
     resources = backup_resources(ctx.dyn)
-    pv_names: list[str] = []
     for ns in namespaces:
         try:
-            namespace = ctx.core.read_namespace(ns)
-        except Exception:  # noqa: BLE001 - a missing namespace is a warning, as in Velero
+            namespace = ctx.api.sanitize_for_serialization(ctx.core.read_namespace(ns))
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            out.missing_namespaces.append(ns)
             continue
-        items.append(_as_item("v1", "Namespace", "namespaces", ctx.api.sanitize_for_serialization(namespace)))
-        for res in resources:
-            listed = res.get(namespace=ns, label_selector=label_selector) if label_selector else res.get(namespace=ns)
-            for obj in listed.to_dict().get("items") or []:
-                item = _as_item(res.group_version, res.kind, res.name, obj)
-                items.append(item)
-                if item.group_resource == "persistentvolumeclaims" and (obj.get("spec") or {}).get("volumeName"):
-                    pv_names.append(obj["spec"]["volumeName"])
-    for pv_name in pv_names:
-        pv = ctx.core.read_persistent_volume(pv_name)
-        items.append(_as_item("v1", "PersistentVolume", "persistentvolumes", ctx.api.sanitize_for_serialization(pv)))
-    return items
+        if _kept(namespace):
+            out.items.append(_as_item("v1", "Namespace", "namespaces", namespace))
+        out.items += _namespace_items(ctx, ns, resources, label_selector)
+    pv_names = [(i.obj.get("spec") or {}).get("volumeName") for i in out.items
+                if i.group_resource == "persistentvolumeclaims"]
+    for pv_name in filter(None, pv_names):
+        pv = ctx.api.sanitize_for_serialization(ctx.core.read_persistent_volume(pv_name))
+        if _kept(pv):
+            out.items.append(_as_item("v1", "PersistentVolume", "persistentvolumes", pv))
+    return out
 
 
 def write_tarball(items: list[Item]) -> bytes:
@@ -123,12 +151,12 @@ def write_tarball(items: list[Item]) -> bytes:
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         def add(name: str, data: bytes) -> None:
             info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.mode = len(data), mtime, 0o644
+            info.size, info.mtime, info.mode = len(data), mtime, 0o755  # Velero writes every entry 0755
             tar.addfile(info, io.BytesIO(data))
 
-        add(VERSION_FILE, FORMAT_VERSION.encode())
+        add(VERSION_FILE, VERSION_FILE_CONTENT.encode())
         for item in items:
-            data = json.dumps(item.obj).encode()
+            data = json.dumps(item.obj, separators=(",", ":")).encode()  # json.Marshal: compact
             for path in item_paths(item.group_resource, item.version, item.namespace, item.name):
                 add(path, data)
     return buf.getvalue()

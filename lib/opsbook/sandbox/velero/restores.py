@@ -1,4 +1,4 @@
-"""A Restore, as Velero's restore controller runs it, from the files in the object store.
+"""A Restore, as Velero v1.18's restore controller runs it, from the files in the object store.
 
 It reads the backup's tarball and volume snapshot list back from S3, creates the items
 (in Velero's priority order) in the namespaces `namespaceMapping` names, restores each
@@ -7,6 +7,18 @@ name when the original PV still exists), loads the volume's data into the target
 namespace's vhost/database, and binds the claims. Pods of the restored StatefulSets are
 marked Ready shortly after the restore completes (`ready()`), as the kubelet would once
 the containers start.
+
+What Velero does not restore, and neither does this (`skip_reason`):
+
+- the non-restorable resources: nodes, events, Velero's own backups and restores, ...
+  (pkg/controller/restore_controller.go `nonRestorableResources`, which validation adds to
+  `spec.excludedResources`);
+- pods whose phase is Succeeded or Failed, and Jobs with a `status.completionTime`
+  (pkg/restore/restore.go `isCompleted`: "<ns>/<name> is complete - skipping");
+- mirror pods (annotation `kubernetes.io/config.mirror`);
+- service-account token secrets named `<sa>-token-...` for a ServiceAccount of the
+  namespace (pkg/restore/actions/secret_action.go); other token secrets are restored
+  without their token, `ca.crt` and `kubernetes.io/service-account.uid`.
 """
 
 from __future__ import annotations
@@ -29,8 +41,33 @@ from opsbook.sandbox.velero.context import Ctx, Log, ObjectStore, now, stamp
 log = logging.getLogger(__name__)
 RESTORABLE_PHASES = ("Completed", "PartiallyFailed")
 STRIP_META = ("uid", "resourceVersion", "creationTimestamp", "selfLink", "managedFields", "generation",
-              "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences")
+              "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences", "generateName")
 CLAIM_ANNOTATIONS = ("pv.kubernetes.io/bind-completed", "pv.kubernetes.io/bound-by-controller")
+NON_RESTORABLE = (
+    "nodes", "events", "events.events.k8s.io", "backups.velero.io", "restores.velero.io",
+    "resticrepositories.velero.io", "csinodes.storage.k8s.io", "volumeattachments.storage.k8s.io",
+    "backuprepositories.velero.io",
+)
+MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror"
+SA_TOKEN_TYPE = "kubernetes.io/service-account-token"
+SA_UID_ANNOTATION = "kubernetes.io/service-account.uid"
+
+
+def skip_reason(t: Any, service_accounts: list[str]) -> str | None:
+    """Why Velero leaves this backed-up item out of a restore (its log line), or None."""
+    obj = t.obj
+    status, meta = obj.get("status") or {}, obj.get("metadata") or {}
+    if t.group_resource == "pods":
+        if status.get("phase") in ("Succeeded", "Failed"):
+            return f"{t.namespace}/{t.name} is complete - skipping"
+        if (meta.get("annotations") or {}).get(MIRROR_POD_ANNOTATION):
+            return "Not restoring pod because it's a mirror pod"
+    elif t.group_resource == "jobs.batch" and status.get("completionTime"):
+        return f"{t.namespace}/{t.name} is complete - skipping"
+    elif t.group_resource == "secrets" and obj.get("type") == SA_TOKEN_TYPE and any(
+            t.name.startswith(f"{sa}-token-") for sa in service_accounts):
+        return "auto created service account token secret found - excluding this secret"
+    return None
 
 
 def validate(ctx: Ctx, restore: dict[str, Any]) -> tuple[list[str], dict[str, Any] | None]:
@@ -97,7 +134,10 @@ def _load(ctx: Ctx, restore: dict[str, Any]) -> tuple[str, ObjectStore, list[Any
     if errors or backup is None:
         ctx.status("restores", name, phase="FailedValidation", validationErrors=errors)
         return None
-    ctx.status("restores", name, phase="InProgress", startTimestamp=stamp())
+    excluded = list((restore.get("spec") or {}).get("excludedResources") or [])
+    ctx.patch("restores", name, {  # validateAndComplete adds the non-restorable resources
+        "spec": {"excludedResources": excluded + [r for r in NON_RESTORABLE if r not in excluded]},
+        "status": {"phase": "InProgress", "startTimestamp": stamp()}})
     backup_name = backup["metadata"]["name"]
     location = ctx.get("backupstoragelocations", (backup.get("spec") or {}).get("storageLocation") or "default")
     if location is None:
@@ -118,9 +158,9 @@ def _load(ctx: Ctx, restore: dict[str, Any]) -> tuple[str, ObjectStore, list[Any
 def _choose(tar_items: list[Any], spec: dict[str, Any]) -> list[Any]:
     """The items the restore's filters keep, PVs only with a chosen claim, in Velero's restore order."""
     included = spec.get("includedNamespaces") or ["*"]
-    excluded_res = set(spec.get("excludedResources") or [])
+    excluded_res = set(spec.get("excludedResources") or []) | set(NON_RESTORABLE)
     chosen = [t for t in tar_items
-              if t.group_resource not in items_mod.NON_RESTORABLE and t.group_resource not in excluded_res
+              if t.group_resource not in excluded_res
               and (t.namespace is None or included == ["*"] or t.namespace in included)
               and (t.group_resource != "namespaces" or included == ["*"] or t.name in included)]
     # PVs come along with the claims that use them
@@ -146,12 +186,18 @@ class _Restore:
     warnings: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     statefulsets: list[tuple[str, str]] = field(default_factory=list)
+    skipped: set[tuple[str, str | None, str]] = field(default_factory=set)  # (group resource, namespace, name)
 
     def target(self, t: Any) -> str | None:
         return self.mapping.get(t.namespace, t.namespace) if t.namespace else None
 
     def item(self, t: Any) -> None:
         target_ns = self.target(t)
+        service_accounts = self._service_accounts(t, target_ns)
+        if (reason := skip_reason(t, service_accounts)) is not None:
+            self.rlog.add("info", reason, resource=t.group_resource, namespace=target_ns or "", name=t.name)
+            self.skipped.add((t.group_resource, t.namespace, t.name))
+            return
         try:
             if t.group_resource == "namespaces":
                 _namespace(self.ctx, self.mapping.get(t.name, t.name), t.obj, self.backup_name, self.name)
@@ -164,6 +210,12 @@ class _Restore:
             message = f"error restoring {t.group_resource}/{t.namespace or ''}/{t.name}: {exc}"
             self.failures.append(message)
             self.rlog.add("error", message)
+
+    def _service_accounts(self, t: Any, target_ns: str | None) -> list[str]:
+        """The ServiceAccounts the secret action looks at: those of the (target) namespace, for token secrets."""
+        if t.group_resource != "secrets" or t.obj.get("type") != SA_TOKEN_TYPE or not target_ns:
+            return []
+        return [sa.metadata.name for sa in self.ctx.core.list_namespaced_service_account(target_ns).items]
 
     def _volume(self, t: Any) -> None:
         new_name = _pv(self.ctx, t.obj, self.snap_by_pv.get(t.name), self.claims, self.mapping, self.backup_name,
@@ -179,6 +231,8 @@ class _Restore:
             _service(obj)
         elif t.group_resource == "statefulsets.apps":
             self.statefulsets.append((target_ns or "", t.name))
+        elif t.group_resource == "secrets" and obj.get("type") == SA_TOKEN_TYPE:
+            _token_secret(obj)
         result = _create(self.ctx, obj, target_ns)
         if result:
             self.warnings.append(result)
@@ -194,6 +248,8 @@ class _Restore:
             "errors": {"velero": failures} if failures else {}, "warnings": {"velero": warnings} if warnings else {}}))
         restored_list: dict[str, list[str]] = {}
         for t in chosen:
+            if (t.group_resource, t.namespace, t.name) in self.skipped:
+                continue
             target_ns = self.target(t)
             key = f"{t.obj.get('apiVersion', 'v1')}/{t.obj.get('kind', '')}"
             restored_list.setdefault(key, []).append(
@@ -284,6 +340,13 @@ def _claim(obj: dict[str, Any], renamed: dict[str, str]) -> None:
         obj["spec"]["volumeName"] = renamed[volume]
     elif volume:
         obj["spec"].pop("volumeName", None)  # no restored PV: left to dynamic provisioning
+
+
+def _token_secret(obj: dict[str, Any]) -> None:
+    """A token secret Velero restores (not an auto-created one): the cluster fills its token in again."""
+    (obj["metadata"].get("annotations") or {}).pop(SA_UID_ANNOTATION, None)
+    for key in ("token", "ca.crt"):
+        (obj.get("data") or {}).pop(key, None)
 
 
 def _service(obj: dict[str, Any]) -> None:
