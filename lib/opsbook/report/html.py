@@ -11,6 +11,8 @@ from typing import Any
 import nbformat
 from nbconvert import HTMLExporter
 
+TEMPLATES = Path(__file__).parent / "templates" / "nbconvert"  # lab's template without CDN scripts
+
 
 def _freshness(results: dict[str, Any]) -> list[tuple[str, str]]:
     about = results.get("records", {}).get("about")
@@ -42,7 +44,9 @@ def write_report(nb: nbformat.NotebookNode, results: dict[str, Any], path: Path)
     """Render the executed notebook for readers who are not engineers (no code, no prompts)."""
     nb = nbformat.from_dict(nb)
     nb.cells.insert(0, nbformat.v4.new_markdown_cell(_header(results)))
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                            template_name="lab", template_file="offline.html.j2",
+                            extra_template_paths=[str(TEMPLATES)])
     body, _ = exporter.from_notebook_node(nb)
     path.write_text(body)
     return path
