@@ -5,11 +5,16 @@ this machine's servers, named by the same params templates the library reads
 (`stateful_access.rabbitmq.vhost`, `stateful_access.mysql.database`), so the library
 reaches a restored namespace exactly as it reaches the source.
 
-- `seed()` makes the params namespaces' vhosts (exchanges, queues, bindings, policies)
-  and databases (a table with rows), the users the params name, and puts their
-  passwords into the SSM SecureStrings the params point at. The users and passwords are
-  the same for every sandbox on the machine (several may run at once); the passwords are
+- `seed()` makes the params namespaces' vhosts (exchanges, queues, bindings, policies of
+  one generic shape) and databases (a table with rows), the users the params name, and
+  puts their passwords into the SSM SecureStrings the params point at. A user and its
+  password are the same for every sandbox on the machine (several may run at once); it
+  is granted the vhosts and databases the sandbox made, one by one. The passwords are
   long and not words, so the secret scan of run outputs still means something.
+- The vhosts and databases of params are claimed in the registry: sandboxes of one env
+  share them (their params name the same ones), a sandbox of another env naming one that
+  a live sandbox holds is refused (a ParamsError saying which and whose), and the last
+  sandbox of an env to stop drops them.
 - A volume snapshot copies the workload's data: the vhost's definitions and queued
   messages (to a JSON file in the state folder), or the database's tables (into a
   MariaDB database `<token>_snap_<n>`).
@@ -33,7 +38,7 @@ from typing import Any
 
 import pymysql
 
-from opsbook.errors import OpsbookError
+from opsbook.errors import OpsbookError, ParamsError
 from opsbook.params import Params
 from opsbook.sandbox.local_servers import RabbitAdmin, mariadb_admin, pid_alive
 
@@ -43,39 +48,40 @@ REGISTRY_DB = "opsbook_sandbox"
 REGISTRY_TABLE = "velero_dataplane"
 MESSAGE_LIMIT = 1000  # messages kept per queue in a snapshot
 
-# The source brokers' shape (the same for every broker namespace).
+# The source brokers' shape: a generic one, the same for every broker namespace (no name of it
+# comes from params or is expected in them; it only gives a backup something to carry).
 SOURCE_DEFINITIONS: dict[str, list[dict[str, Any]]] = {
     "exchanges": [
-        {"name": "sms", "type": "topic", "durable": True, "auto_delete": False, "internal": False, "arguments": {}},
-        {"name": "sms.dlx", "type": "fanout", "durable": True, "auto_delete": False, "internal": False,
+        {"name": "events", "type": "topic", "durable": True, "auto_delete": False, "internal": False, "arguments": {}},
+        {"name": "events.dlx", "type": "fanout", "durable": True, "auto_delete": False, "internal": False,
          "arguments": {}},
-        {"name": "billing", "type": "direct", "durable": True, "auto_delete": False, "internal": False,
+        {"name": "commands", "type": "direct", "durable": True, "auto_delete": False, "internal": False,
          "arguments": {}},
     ],
     "queues": [
-        {"name": "sms.outbound", "durable": True, "auto_delete": False, "arguments": {"x-queue-type": "classic"}},
-        {"name": "sms.inbound", "durable": True, "auto_delete": False, "arguments": {"x-queue-type": "classic"}},
-        {"name": "sms.status", "durable": True, "auto_delete": False, "arguments": {}},
-        {"name": "sms.dead-letter", "durable": True, "auto_delete": False, "arguments": {}},
-        {"name": "billing.events", "durable": True, "auto_delete": False, "arguments": {}},
-        {"name": "reports.jobs", "durable": True, "auto_delete": False, "arguments": {"x-max-priority": 5}},
+        {"name": "events.outbound", "durable": True, "auto_delete": False, "arguments": {"x-queue-type": "classic"}},
+        {"name": "events.inbound", "durable": True, "auto_delete": False, "arguments": {"x-queue-type": "classic"}},
+        {"name": "events.status", "durable": True, "auto_delete": False, "arguments": {}},
+        {"name": "events.dead-letter", "durable": True, "auto_delete": False, "arguments": {}},
+        {"name": "commands.work", "durable": True, "auto_delete": False, "arguments": {}},
+        {"name": "jobs.batch", "durable": True, "auto_delete": False, "arguments": {"x-max-priority": 5}},
     ],
     "bindings": [
-        {"source": "sms", "destination": "sms.outbound", "destination_type": "queue", "routing_key": "sms.out.#",
-         "arguments": {}},
-        {"source": "sms", "destination": "sms.inbound", "destination_type": "queue", "routing_key": "sms.in.#",
-         "arguments": {}},
-        {"source": "sms", "destination": "sms.status", "destination_type": "queue", "routing_key": "sms.status.*",
-         "arguments": {}},
-        {"source": "sms.dlx", "destination": "sms.dead-letter", "destination_type": "queue", "routing_key": "",
-         "arguments": {}},
-        {"source": "billing", "destination": "billing.events", "destination_type": "queue",
-         "routing_key": "invoice", "arguments": {}},
+        {"source": "events", "destination": "events.outbound", "destination_type": "queue",
+         "routing_key": "out.#", "arguments": {}},
+        {"source": "events", "destination": "events.inbound", "destination_type": "queue",
+         "routing_key": "in.#", "arguments": {}},
+        {"source": "events", "destination": "events.status", "destination_type": "queue",
+         "routing_key": "status.*", "arguments": {}},
+        {"source": "events.dlx", "destination": "events.dead-letter", "destination_type": "queue",
+         "routing_key": "", "arguments": {}},
+        {"source": "commands", "destination": "commands.work", "destination_type": "queue",
+         "routing_key": "work", "arguments": {}},
     ],
     "policies": [
-        {"name": "sms-dead-letter", "pattern": "^sms\\.(outbound|inbound)$", "apply-to": "queues",
-         "definition": {"dead-letter-exchange": "sms.dlx"}, "priority": 1},
-        {"name": "reports-ttl", "pattern": "^reports\\.", "apply-to": "queues",
+        {"name": "events-dead-letter", "pattern": "^events\\.(outbound|inbound)$", "apply-to": "queues",
+         "definition": {"dead-letter-exchange": "events.dlx"}, "priority": 1},
+        {"name": "jobs-ttl", "pattern": "^jobs\\.", "apply-to": "queues",
          "definition": {"message-ttl": 86400000}, "priority": 0},
     ],
 }
@@ -129,6 +135,8 @@ class DataPlane:
             self._register()
             self._users(ssm)
             self.seed()
+        except ParamsError:
+            raise
         except (pymysql.MySQLError, OSError, OpsbookError) as exc:
             raise OpsbookError(
                 "the sandbox's stateful data plane needs MariaDB on 127.0.0.1:3306 (root, no password) and "
@@ -145,7 +153,42 @@ class DataPlane:
             dead = [token for token, pid in cur.fetchall() if not pid_alive(pid)]
         for token in dead:
             self._drop_registered(token)
-        self._record("sandbox", self.token)
+        self._record("sandbox", self.params.env)
+        self._claim_sources()
+
+    def sources(self) -> list[tuple[str, str]]:
+        """(kind, name) of the vhost or database of every stateful workload in params."""
+        return [("vhost", self.vhost(ns.name, w.name)) if w.kind == "rabbitmq" else
+                ("database", self.database(ns.name, w.name, w.database_name(ns.name)))
+                for ns in self.params.namespaces for w in ns.stateful]
+
+    def _claims(self) -> list[tuple[str, str, str, str]]:
+        """(token, env, kind, name) of the sources that other live sandboxes seeded."""
+        table = f"{_q(REGISTRY_DB)}.{_q(REGISTRY_TABLE)}"
+        with mariadb_admin() as cur:
+            cur.execute(f"SELECT s.token, s.pid, e.name, s.kind, s.name FROM {table} s JOIN {table} e "
+                        "ON e.token = s.token AND e.kind = 'sandbox' WHERE s.kind LIKE 'source-%%' "
+                        "AND s.token <> %s", (self.token,))
+            return [(t, env, kind, name) for t, pid, env, kind, name in cur.fetchall() if pid_alive(pid)]
+
+    def _claim_sources(self) -> None:
+        """Claim this env's vhosts and databases; another env's live sandbox holding one is an error.
+
+        Sandboxes of the same env share their sources (their params name the same ones);
+        sandboxes of different envs must not touch each other's.
+        """
+        mine = {(f"source-{kind}", name) for kind, name in self.sources()}
+        taken = [(env, kind, name) for _, env, kind, name in self._claims()
+                 if env != self.params.env and (kind, name) in mine]
+        if taken:
+            env, kind, name = taken[0]
+            raise ParamsError(
+                f"{self.params.source}: the {kind.removeprefix('source-')} {name!r} that stateful_access names for "
+                f"this env is in use by the running sandbox of env {env!r}",
+                remedy="give each env stateful_access templates of its own (e.g. a prefix per env in "
+                       "stateful_access.rabbitmq.vhost and stateful_access.mysql.database), or stop the other sandbox")
+        for kind, name in sorted(mine):
+            self._record(kind, name)
 
     def _record(self, kind: str, name: str) -> None:
         with mariadb_admin() as cur:
@@ -158,12 +201,16 @@ class DataPlane:
                         "AND name = %s", (self.token, kind, name))
 
     def _drop_registered(self, token: str) -> None:
+        """Drop what a sandbox made, and its sources unless another live sandbox still uses them."""
         with mariadb_admin() as cur:
             cur.execute(f"SELECT kind, name FROM {_q(REGISTRY_DB)}.{_q(REGISTRY_TABLE)} WHERE token = %s", (token,))
             rows = cur.fetchall()
+        shared = {(kind, name) for other, _, kind, name in self._claims() if other != token}
         for kind, name in rows:
+            if (kind, name) in shared:
+                continue
             with contextlib.suppress(Exception):
-                self._drop(kind, name)
+                self._drop(kind.removeprefix("source-"), name)
         with mariadb_admin() as cur:
             cur.execute(f"DELETE FROM {_q(REGISTRY_DB)}.{_q(REGISTRY_TABLE)} WHERE token = %s", (token,))
 
@@ -187,23 +234,21 @@ class DataPlane:
         if mysql.password_ssm:
             password = sandbox_password("mysql " + mysql.username)
             ssm.put_parameter(Name=mysql.password_ssm, Value=password, Type="SecureString", Overwrite=True)
-            pattern = self.access.mysql.database.split("{", 1)[0].replace("_", "\\_") + "%"
             with mariadb_admin() as cur:
                 cur.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (mysql.username, password))
                 cur.execute("ALTER USER %s@'%%' IDENTIFIED BY %s", (mysql.username, password))
-                cur.execute(f"GRANT ALL PRIVILEGES ON {_q(pattern).replace('%', '%%')}.* TO %s@'%%'",
-                            (mysql.username,))
+
+    def _grant(self, cur: Any, database: str) -> None:
+        """The params' MySQL user gets this database (and only the ones the sandbox made)."""
+        cur.execute(f"GRANT ALL PRIVILEGES ON {_q(database).replace('%', '%%')}.* TO %s@'%%'",
+                    (self.access.mysql.username,))
 
     # --- the sources -------------------------------------------------------------------------
 
     def seed(self) -> None:
         """The vhost or database of every stateful workload in params (idempotent, shared by sandboxes)."""
-        for ns in self.params.namespaces:
-            for workload in ns.stateful:
-                if workload.kind == "rabbitmq":
-                    self._seed_vhost(self.vhost(ns.name, workload.name))
-                else:
-                    self._seed_database(self.database(ns.name, workload.name, workload.database_name(ns.name)))
+        for kind, name in self.sources():
+            (self._seed_vhost if kind == "vhost" else self._seed_database)(name)
 
     def _seed_vhost(self, vhost: str) -> None:
         self.rabbit.ensure_vhost(vhost, "opsbook sandbox broker")
@@ -213,6 +258,7 @@ class DataPlane:
     def _seed_database(self, database: str) -> None:
         with mariadb_admin() as cur:
             cur.execute(f"CREATE DATABASE IF NOT EXISTS {_q(database)}")
+            self._grant(cur, database)
             cur.execute(f"CREATE TABLE IF NOT EXISTS {_q(database)}.{_q(SOURCE_TABLE)} ({SOURCE_TABLE_DDL})")
             cur.execute(f"SELECT COUNT(*) FROM {_q(database)}.{_q(SOURCE_TABLE)}")
             if cur.fetchone()[0] == 0:
@@ -310,6 +356,8 @@ class DataPlane:
             if cur.fetchone()[0]:
                 return database
         self._copy_database(summary["database"], database)
+        with mariadb_admin() as cur:
+            self._grant(cur, database)
         return database
 
     def _restored(self, namespace: str, kind: str, name: str) -> None:
