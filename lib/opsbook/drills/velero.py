@@ -93,9 +93,14 @@ class VeleroRestoreDrill(Drill):
 
     rto_steps = ("restore", "verify")
 
-    def __init__(self, env: Any, namespace: str = "rabbitmq", scope: str = "all", backup_name: str = "",
+    def __init__(self, env: Any, namespace: str = "", scope: str = "all", backup_name: str = "",
                  keep_backup: bool = False, timeout_minutes: float | None = None, approval: str = "") -> None:
         params = env.params
+        # empty: the first namespace of params with stateful workloads
+        namespace = namespace or next((n.name for n in params.namespaces if n.stateful), "")
+        if not namespace:
+            raise UsageError(f"no namespace in {params.source} has stateful workloads: nothing for a Velero drill",
+                             remedy="add stateful workloads to a namespace of params (namespaces[].stateful)")
         source = params.namespace(namespace)  # ParamsError naming the known ones
         if not source.stateful:
             stateful = ", ".join(n.name for n in params.namespaces if n.stateful)
