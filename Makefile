@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.stamp
 
-.PHONY: demo test lab lint services clean
+.PHONY: demo test estates lab lint services clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: $(STAMP) services
 
 test: $(STAMP) services
 	$(BIN)/python -m pytest
+
+# the demo on 20 generated estates (a new seed each time, printed; OPSBOOK_ESTATE_SEED=<n> replays it)
+estates: $(STAMP) services
+	$(BIN)/opsbook estates check --count 20
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=.

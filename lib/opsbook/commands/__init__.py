@@ -11,5 +11,6 @@ COMMANDS = Registry("command", [
     "opsbook.commands.params",
     "opsbook.commands.sandbox",
     "opsbook.commands.run",
+    "opsbook.commands.estates",
     "opsbook.drills.commands",
 ])

@@ -16,7 +16,8 @@ what the real services accept:
   pods (64-bit Linux, at least 2 vCPUs and 4 GiB), sized so every pod finds a node in
   every AZ;
 - the names of buckets, SSM parameters, KMS aliases, zones, certificates and the trail;
-- other regions of the estate and the regions the duplication model prices;
+- 1 or 2 other regions of the estate (the provisioning runbooks target the first), and the
+  regions the duplication model prices;
 - the CUR generator (months, granularity, tax, credits, Savings Plan node group, idle NAT).
 
 The account stays moto's (`123456789012`): moto bills every request to that account.
@@ -261,7 +262,7 @@ def estate(seed: int, path: Path | None = None) -> dict[str, Any]:
     groups = _node_groups(rng, names, network["azs"], _pods(namespaces))
     rds = _rds(rng, names, ssm_prefix)
     buckets = {key: f"{org}-{env}-{names.word()}" for key in ("terraform_state", "velero", "static", "logs", "cur")}
-    others = sorted(rng.sample([r for r in aws_regions() if r != region], rng.randint(0, 2)))
+    others = sorted(rng.sample([r for r in aws_regions() if r != region], rng.randint(1, 2)))
     domain = f"{names.word()}.{rng.choice(('example', 'test'))}"
     rabbit_pw, mysql_pw = f"{ssm_prefix}/broker/{names.word()}-password", f"{ssm_prefix}/db/{names.word()}-password"
     dd = _datadog(rng, ssm_prefix, str(path) if path else env)
@@ -313,3 +314,8 @@ def new_seed() -> int:
     return random.SystemRandom().randint(1, 10**6 - 1)
 
 
+
+
+def seeds(base: int, count: int) -> list[int]:
+    """The seeds of a run of `count` estates starting at `base` (a run is replayed from its base)."""
+    return [base + i for i in range(count)]

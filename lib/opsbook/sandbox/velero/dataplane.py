@@ -290,11 +290,13 @@ class DataPlane:
             summary = {"kind": kind, "file": str(path),
                        "messages": sum(len(m) for m in content["messages"].values())}
         else:
-            source = self.database(namespace, service, self._db_name(namespace, service))
+            schema = self._db_name(namespace, service)
+            source = self.database(namespace, service, schema)
             copy = f"{self.token}_snap_{n}"
             self._record("database", copy)
             tables = self._copy_database(source, copy)
-            summary = {"kind": kind, "database": copy, "tables": tables}
+            # the schema inside the pod's volume keeps its name wherever the volume is restored
+            summary = {"kind": kind, "database": copy, "tables": tables, "schema": schema}
         with self._lock:
             self.snapshots[snapshot_id] = summary
         return summary
@@ -349,7 +351,7 @@ class DataPlane:
             for queue, messages in content["messages"].items():
                 self.rabbit.put_messages(vhost, queue, messages)
             return vhost
-        database = self.database(namespace, service, self._db_name(namespace, service))
+        database = self.database(namespace, service, summary.get("schema") or self._db_name(namespace, service))
         self._restored(namespace, "database", database)
         with mariadb_admin() as cur:
             cur.execute("SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = %s", (database,))
