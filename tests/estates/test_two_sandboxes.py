@@ -10,9 +10,9 @@ reports (its state file) and what its params name:
   other's); an instance restored from a snapshot has its source's users as they were at the
   snapshot, as RDS restores the source's `mysql` schema;
 - every stateful namespace of params has its vhost or database, and no vhost or database
-  of one estate is the other's; a third env whose templates name the same vhosts as a
-  running one is refused;
-- stopping one leaves the other's data and endpoints working.
+  of one estate is the other's; a third env whose params name the second's (as a variant
+  that `extends:` an env does) shares them, and stopping it leaves them to the second;
+- stopping one leaves the other's data and endpoints working, and takes its own away.
 """
 
 from __future__ import annotations
@@ -23,9 +23,7 @@ from typing import Any
 
 import boto3
 import pymysql
-import pytest
 import requests
-from opsbook.errors import OpsbookError
 from opsbook.params import Params
 from opsbook.sandbox import attach
 
@@ -159,12 +157,16 @@ def test_two_estates_run_at_once_without_touching_each_other(tmp_path: Path, est
     assert not (set().union(*sources(first)) & set().union(*sources(second)))
 
 
-    # a third env naming the second's vhosts and databases is refused, and changes nothing
-    with pytest.raises(OpsbookError, match=f"in use by the running sandbox of env '{second.env}'"):
-        start_estate(BASE_SEED + 102, tmp_path / "c", edit=lambda d: d.update(stateful_access=dict(
-            second.stateful_access.model_dump(mode="json")), namespaces=second.model_dump(mode="json")["namespaces"]))
+    # a third env naming the second's vhosts and databases shares them; stopping it keeps them
+    third = start_estate(BASE_SEED + 102, tmp_path / "c", edit=lambda d: d.update(
+        stateful_access=second.stateful_access.model_dump(mode="json"),
+        namespaces=second.model_dump(mode="json")["namespaces"]))
+    estate_sandboxes.append(third)
+    assert sources(third) == sources(second)
+    attach.down(third.env)
     now_vhosts, now_databases = existing()
-    assert sources(second)[0] <= now_vhosts and sources(second)[1] <= now_databases
+    assert sources(second)[0] <= now_vhosts and sources(second)[1] <= now_databases, \
+        "stopping a sandbox dropped sources another live sandbox uses"
 
     attach.down(first.env)
     vhosts, databases = existing()

@@ -172,6 +172,8 @@ def _namespaces(rng: random.Random, names: Names) -> list[dict[str, Any]]:
     namespaces = []
     for _ in range(rng.randint(1, 6)):
         name = names.joined("-", rng.randint(1, 2), (2, 2))
+        while name in RESERVED_NAMESPACES:  # the cluster's own (add-ons, Kubernetes)
+            name = names.joined("-", 2, (2, 2))
         stateful = []
         for _ in range(rng.choice((0, 1, 1, 2))):
             kind = rng.choice(("rabbitmq", "mysql"))

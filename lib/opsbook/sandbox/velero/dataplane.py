@@ -11,10 +11,11 @@ reaches a restored namespace exactly as it reaches the source.
   password are the same for every sandbox on the machine (several may run at once); it
   is granted the vhosts and databases the sandbox made, one by one. The passwords are
   long and not words, so the secret scan of run outputs still means something.
-- The vhosts and databases of params are claimed in the registry: sandboxes of one env
-  share them (their params name the same ones), a sandbox of another env naming one that
-  a live sandbox holds is refused (a ParamsError saying which and whose), and the last
-  sandbox of an env to stop drops them.
+- The vhosts and databases of params are claimed in the registry, and the last live
+  sandbox claiming one drops it when it stops. Sandboxes whose params name the same ones
+  (one env twice, or a variant that `extends:` it) share them; envs with templates of
+  their own (`stateful_access.rabbitmq.vhost`, `stateful_access.mysql.database`) never
+  touch each other's.
 - A volume snapshot copies the workload's data: the vhost's definitions and queued
   messages (to a JSON file in the state folder), or the database's tables (into a
   MariaDB database `<token>_snap_<n>`).
@@ -38,7 +39,7 @@ from typing import Any
 
 import pymysql
 
-from opsbook.errors import OpsbookError, ParamsError
+from opsbook.errors import OpsbookError
 from opsbook.params import Params
 from opsbook.sandbox.local_servers import RabbitAdmin, mariadb_admin, pid_alive
 
@@ -135,8 +136,6 @@ class DataPlane:
             self._register()
             self._users(ssm)
             self.seed()
-        except ParamsError:
-            raise
         except (pymysql.MySQLError, OSError, OpsbookError) as exc:
             raise OpsbookError(
                 "the sandbox's stateful data plane needs MariaDB on 127.0.0.1:3306 (root, no password) and "
@@ -154,7 +153,8 @@ class DataPlane:
         for token in dead:
             self._drop_registered(token)
         self._record("sandbox", self.params.env)
-        self._claim_sources()
+        for kind, name in sorted(set(self.sources())):
+            self._record(f"source-{kind}", name)
 
     def sources(self) -> list[tuple[str, str]]:
         """(kind, name) of the vhost or database of every stateful workload in params."""
@@ -162,33 +162,13 @@ class DataPlane:
                 ("database", self.database(ns.name, w.name, w.database_name(ns.name)))
                 for ns in self.params.namespaces for w in ns.stateful]
 
-    def _claims(self) -> list[tuple[str, str, str, str]]:
-        """(token, env, kind, name) of the sources that other live sandboxes seeded."""
+    def _claimed_by_others(self, token: str) -> set[tuple[str, str]]:
+        """(kind, name) of the sources that live sandboxes other than `token` claim."""
         table = f"{_q(REGISTRY_DB)}.{_q(REGISTRY_TABLE)}"
         with mariadb_admin() as cur:
-            cur.execute(f"SELECT s.token, s.pid, e.name, s.kind, s.name FROM {table} s JOIN {table} e "
-                        "ON e.token = s.token AND e.kind = 'sandbox' WHERE s.kind LIKE 'source-%%' "
-                        "AND s.token <> %s", (self.token,))
-            return [(t, env, kind, name) for t, pid, env, kind, name in cur.fetchall() if pid_alive(pid)]
-
-    def _claim_sources(self) -> None:
-        """Claim this env's vhosts and databases; another env's live sandbox holding one is an error.
-
-        Sandboxes of the same env share their sources (their params name the same ones);
-        sandboxes of different envs must not touch each other's.
-        """
-        mine = {(f"source-{kind}", name) for kind, name in self.sources()}
-        taken = [(env, kind, name) for _, env, kind, name in self._claims()
-                 if env != self.params.env and (kind, name) in mine]
-        if taken:
-            env, kind, name = taken[0]
-            raise ParamsError(
-                f"{self.params.source}: the {kind.removeprefix('source-')} {name!r} that stateful_access names for "
-                f"this env is in use by the running sandbox of env {env!r}",
-                remedy="give each env stateful_access templates of its own (e.g. a prefix per env in "
-                       "stateful_access.rabbitmq.vhost and stateful_access.mysql.database), or stop the other sandbox")
-        for kind, name in sorted(mine):
-            self._record(kind, name)
+            cur.execute(f"SELECT token, pid, kind, name FROM {table} WHERE kind LIKE 'source-%%' AND token <> %s",
+                        (token,))
+            return {(kind, name) for _, pid, kind, name in cur.fetchall() if pid_alive(pid)}
 
     def _record(self, kind: str, name: str) -> None:
         with mariadb_admin() as cur:
@@ -205,7 +185,7 @@ class DataPlane:
         with mariadb_admin() as cur:
             cur.execute(f"SELECT kind, name FROM {_q(REGISTRY_DB)}.{_q(REGISTRY_TABLE)} WHERE token = %s", (token,))
             rows = cur.fetchall()
-        shared = {(kind, name) for other, _, kind, name in self._claims() if other != token}
+        shared = self._claimed_by_others(token)
         for kind, name in rows:
             if (kind, name) in shared:
                 continue
