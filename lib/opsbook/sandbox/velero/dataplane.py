@@ -152,7 +152,7 @@ class DataPlane:
             dead = [token for token, pid in cur.fetchall() if not pid_alive(pid)]
         for token in dead:
             self._drop_registered(token)
-        self._record("sandbox", self.params.env)
+        self._record("sandbox", self.token)
         for kind, name in sorted(set(self.sources())):
             self._record(f"source-{kind}", name)
 
@@ -219,9 +219,11 @@ class DataPlane:
                 cur.execute("ALTER USER %s@'%%' IDENTIFIED BY %s", (mysql.username, password))
 
     def _grant(self, cur: Any, database: str) -> None:
-        """The params' MySQL user gets this database (and only the ones the sandbox made)."""
-        cur.execute(f"GRANT ALL PRIVILEGES ON {_q(database).replace('%', '%%')}.* TO %s@'%%'",
-                    (self.access.mysql.username,))
+        """The params' MySQL user (made when params give its password) gets this database, and
+        only the ones the sandbox made."""
+        if self.access.mysql.password_ssm:
+            cur.execute(f"GRANT ALL PRIVILEGES ON {_q(database).replace('%', '%%')}.* TO %s@'%%'",
+                        (self.access.mysql.username,))
 
     # --- the sources -------------------------------------------------------------------------
 
