@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.stamp
 
-.PHONY: setup browser demo test lab lint services clean
+.PHONY: setup browser demo test estates lab lint services clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ demo: $(STAMP) services
 
 test: $(STAMP) services
 	$(BIN)/python -m pytest
+
+# the demo on 20 generated estates (a new seed each time, printed; OPSBOOK_ESTATE_SEED=<n> replays it)
+estates: $(STAMP) services
+	$(BIN)/opsbook estates check --count 20
 
 # JupyterLab on the checkout: open a runbook, set its parameters cell, run it against that env.
 # (Interactive runs are not recorded; each notebook says so at its top, and how to record one.)

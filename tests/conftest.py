@@ -18,6 +18,13 @@ ROOT = Path(__file__).resolve().parents[1]
 REQUIRE_SERVICES = os.environ.get("OPSBOOK_REQUIRE_SERVICES") == "1"
 
 
+def pytest_report_header() -> str:
+    """The generated estates' seeds of this run (tests/estates), so a failing run can be replayed."""
+    from tests.estates.conftest import BASE_SEED, SEEDS
+
+    return f"generated estates: seeds {SEEDS} (replay: OPSBOOK_ESTATE_SEED={BASE_SEED})"
+
+
 def _reachable(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=2):

@@ -72,9 +72,10 @@ def test_a_snapshot_taken_before_a_write_fails_the_drill(sandbox_env) -> None:
     rds.create_db_snapshot(DBSnapshotIdentifier=old, DBInstanceIdentifier=spec.identifier,
                            Tags=aws_tags(ownership_tags(sandbox_env.run_id, "drill")))
     try:
+        table_name = spec.tables[0]  # seeded by the sandbox in its generic schema (name, value, created_at)
         with source_conn(sandbox_env) as conn, conn.cursor() as cur:  # a write the old snapshot cannot have
-            cur.execute("INSERT INTO messages (customer_id, phone, body, status, created_at) "
-                        "VALUES (1, '+48500000000', 'after the snapshot', 'queued', UTC_TIMESTAMP(6))")
+            cur.execute(f"INSERT INTO `{table_name}` (name, value, created_at) "
+                        "VALUES ('after the snapshot', 1, UTC_TIMESTAMP(6))")
         drill = SnapshotRestoreDrill(sandbox_env, snapshot_id=old, **FAST)
         drill.preflight()
         drill.write_canary()
@@ -85,8 +86,8 @@ def test_a_snapshot_taken_before_a_write_fails_the_drill(sandbox_env) -> None:
         result = drill.finish()
         assert result["verdict"] == "fail"
         assert "canary restored" in result["reason"] and "missing from the restored data" in result["reason"]
-        assert "table messages" in result["reason"] and not table.loc["messages", "match"]
-        assert table.loc["messages", "restored rows"] == table.loc["messages", "source rows"] - 1
+        assert f"table {table_name}" in result["reason"] and not table.loc[table_name, "match"]
+        assert table.loc[table_name, "restored rows"] == table.loc[table_name, "source rows"] - 1
         with pytest.raises(OpsbookError, match="drill failed"):
             drill.raise_if_failed()
         # the given snapshot was not ours to delete; the restored instance is gone

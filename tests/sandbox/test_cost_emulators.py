@@ -215,9 +215,28 @@ def test_pricing_serves_the_price_table(sandbox_env) -> None:
     dims = next(iter(products[0]["terms"]["OnDemand"].values()))["priceDimensions"]
     assert float(next(iter(dims.values()))["pricePerUnit"]["USD"]) == row["price_usd"]
     assert products[0]["product"]["attributes"]["instanceType"] == "m6i.xlarge"
-    pages = list(pricing.get_paginator("get_products").paginate(ServiceCode="AmazonEC2", PaginationConfig={"PageSize": 10}))
+    # a region's whole EC2 catalogue: every instance type moto knows, cited rows at their cited price,
+    # every other product marked derived (attribute and price dimension description)
+    pages = list(pricing.get_paginator("get_products").paginate(
+        ServiceCode="AmazonEC2", Filters=[{"Type": "TERM_MATCH", "Field": "regionCode", "Value": "eu-west-1"}],
+        PaginationConfig={"PageSize": 100}))
     assert len(pages) > 1
-    assert sum(len(p["PriceList"]) for p in pages) == len(table[table.service_code == "AmazonEC2"])
+    products = [json.loads(p) for page in pages for p in page["PriceList"]]
+    from moto.ec2.models.instance_types import INSTANCE_TYPES
+
+    boxes = [p["product"]["attributes"] for p in products if ":" in p["product"]["attributes"]["usagetype"]
+             and p["product"]["attributes"]["usagetype"].split("-", 1)[1].startswith("BoxUsage:")]
+    assert sorted(a["instanceType"] for a in boxes) == sorted(INSTANCE_TYPES)
+    cited = table[(table.region_code == "eu-west-1") & (table.service_code == "AmazonEC2")]
+    cited = dict(zip(cited.usage_type, cited.price_usd, strict=True))
+    for p in products:
+        attrs = p["product"]["attributes"]
+        dim = next(iter(next(iter(p["terms"]["OnDemand"].values()))["priceDimensions"].values()))
+        derived = attrs["usagetype"] not in cited
+        assert (attrs.get("priceBasis") == "derived") == derived and ("derived price" in dim["description"]) == derived
+        assert float(dim["pricePerUnit"]["USD"]) > 0
+        if not derived:
+            assert float(dim["pricePerUnit"]["USD"]) == pytest.approx(cited[attrs["usagetype"]])
     walk(pricing.describe_services(ServiceCode="AmazonRDS"), output_shape("pricing", "DescribeServices"))
 
 

@@ -11,6 +11,7 @@ COMMANDS = Registry("command", [
     "opsbook.commands.params",
     "opsbook.commands.sandbox",
     "opsbook.commands.run",
+    "opsbook.commands.estates",
     "opsbook.drills.commands",
     "opsbook.commands.runs",
 ])

@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 from IPython.display import Markdown
 
+from opsbook.cost import gaps
 from opsbook.cost.services import display
 from opsbook.report.formatting import money, money_whole, pct
 
@@ -83,36 +84,46 @@ def forecast(total: pd.DataFrame, backtest: dict[str, Any], chosen: pd.DataFrame
     return Markdown("\n".join(lines))
 
 
-def region_model(summary: pd.DataFrame, home: str) -> Markdown:
+def region_model(summary: pd.DataFrame, home: str, lines: pd.DataFrame | None = None) -> Markdown:
     totals = summary.loc["total"]
-    base = totals[f"{home} with scenario"]
-    lines = [f"With the scenario, the estate would cost {_usd(base)} a month in {home}."]
-    for name, value in totals.items():
-        if name.endswith("with scenario") and not name.startswith(home):
-            region = name.split()[0]
-            lines.append(f"- **{region}: {_usd(value)} a month** ({pct((value - base) / base * 100, signed=True)} "
-                         f"against {home}).")
-    lines.append("- Prices are on-demand list prices from the AWS Price List; discounts (Savings Plans) "
-                 "would apply in every region alike.")
-    return Markdown("\n".join(lines))
+    scenarios = [name for name in totals.index if " with scenario" in name]
+    home_name = next(n for n in scenarios if n.startswith(f"{home} "))
+    base = totals[home_name]
+    lines_out = [f"With the scenario, the estate would cost {_usd(base)} a month in {home}."]
+    for name in scenarios:
+        if name != home_name:
+            region, _, unpriced = name.partition(" with scenario")
+            left_out = f"; **{unpriced.strip(' ()')}: not in this total**" if unpriced else ""
+            lines_out.append(f"- **{region}: {_usd(totals[name])} a month** "
+                             f"({pct((totals[name] - base) / base * 100, signed=True)} against {home}{left_out}).")
+    lines_out.append("- Prices are on-demand list prices from the AWS Price List; discounts (Savings Plans) "
+                     "would apply in every region alike.")
+    if lines is not None and (left := gaps.summary({"region model": lines})):
+        lines_out.append(f"- {left}")
+    return Markdown("\n".join(lines_out))
 
 
 def unit_cost(table: pd.DataFrame, fit: pd.DataFrame) -> Markdown:
     last = table[table["month"] == table["month"].max()]
-    lines = [f"Cost per 1,000 SMS in {last['month'].iloc[0]}: " + ", ".join(
-        f"**{r['region']} {money(r['cost_per_1000_sms'], digits=4)}**" for _, r in last.iterrows()) + "."]
-    for _, r in fit.iterrows():
+    known = last[last["cost_per_1000_sms"].notna()]
+    lines = [f"Cost per 1,000 SMS in {last['month'].iloc[0]}: " + (", ".join(
+        f"**{r['region']} {money(r['cost_per_1000_sms'], digits=4)}**" for _, r in known.iterrows()) or "unknown") + "."]
+    for _, r in fit[fit["fixed_per_month"].notna()].iterrows():
         lines.append(f"- {r['region']}: about {_usd(r['fixed_per_month'])} a month is fixed and "
                      f"{money(r['variable_per_1000_sms'], digits=4)} per 1,000 SMS is variable "
                      f"({pct(r['variable_share_pct'])} of cost moves with volume; fit R² {r['r2']:.2f}).")
     lines.append("- A low variable share means more volume lowers the unit cost: the fixed part is spread thinner.")
+    if left := gaps.summary({"unit cost": table, "fixed and variable": fit}):
+        lines.append(f"- {left}")
     return Markdown("\n".join(lines))
 
 
-def savings(summary: pd.DataFrame) -> Markdown:
+def savings(summary: pd.DataFrame, found: dict[str, pd.DataFrame] | None = None) -> Markdown:
     total = float(summary["monthly_saving"].sum())
     lines = [f"Estimated savings: **{_usd(total)} a month** ({_usd(total * 12)} a year) across "
              f"{int((summary['monthly_saving'] > 0).sum())} kinds of opportunity."]
     for _, r in summary[summary["monthly_saving"] > 0].head(3).iterrows():
         lines.append(f"- {r['opportunity']}: {_usd(r['monthly_saving'])} a month — {r['how']}.")
+    if found and (left := gaps.summary(found)):
+        lines.append(f"- {left}")
     return Markdown("\n".join(lines))

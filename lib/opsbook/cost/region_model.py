@@ -6,6 +6,11 @@ each target region; the scenario (params `cost.region_model.scenario`) changes n
 and types, the RDS class, NAT gateways, data transfer and Datadog hosts. Global lines
 (Route 53) cost the same everywhere; Datadog is priced per host from params. The home
 region priced without a scenario reproduces its on-demand bill: the model's check.
+
+A line the Pricing API has no price for in a region (or whose usage type has no form
+there) is a row with its `gap` reason and no cost; a scenario with such lines is labelled
+"(N lines unpriced)" wherever its total shows, a component none of whose lines could be
+priced is empty (not zero), and `headline` and the conclusion name the items.
 """
 
 from __future__ import annotations
@@ -17,10 +22,13 @@ from typing import Any
 
 import pandas as pd
 
+from opsbook.cost import gaps
+from opsbook.cost.gaps import GAP
 from opsbook.cost.pricebook import PriceBook
 from opsbook.cost.query import CostQuery, add_months
 from opsbook.cost.sources import CostSource
-from opsbook.formats.aws_usage import strip_region, usage_type_in
+from opsbook.errors import OpsbookError
+from opsbook.formats.aws_usage import REGION_PREFIX, strip_region, usage_type_in
 from opsbook.params import Params, RegionScenario
 
 COMPONENTS = [  # (component, test on service and base usage type), first match wins
@@ -64,7 +72,7 @@ class Knobs:
     """The scenario resolved against the actual estate (every knob has a value)."""
 
     node_groups: dict[str, tuple[int, str]]  # name -> (count, instance type)
-    rds_instance_class: str
+    rds_instance_class: str | None  # None: every instance's class as billed
     nat_gateways: int
     data_transfer_out_gb: float
     datadog_hosts: int
@@ -77,7 +85,7 @@ def actual_knobs(params: Params, lines: pd.DataFrame) -> Knobs:
     dt = lines[lines["base_usage_type"] == "DataTransfer-Out-Bytes"]["amount"].sum()
     dd = lines[lines["component"] == "Datadog"]["amount"].sum()
     return Knobs({g.name: (g.desired_size, g.instance_type) for g in params.eks.node_groups},
-                 params.rds[0].instance_class, round(hours / days) if hours else 0, float(dt), int(round(dd)))
+                 None, round(hours / days) if hours else 0, float(dt), int(round(dd)))
 
 
 def resolve(params: Params, lines: pd.DataFrame, scenario: RegionScenario) -> Knobs:
@@ -115,13 +123,14 @@ def apply(params: Params, lines: pd.DataFrame, knobs: Knobs, hours: float) -> pd
         rows.append((itype, count * hours))
     if extra and first[1]:
         rows.append((first[1], extra))
+    prefix = f"{REGION_PREFIX[home]}-" if home in REGION_PREFIX else ""
     for itype, amount in rows:
-        ut = usage_type_in(f"EUC1-BoxUsage:{itype}", home)
+        ut = f"{prefix}BoxUsage:{itype}"
         out.loc[len(out) + 1000] = {"service": "AmazonEC2", "usage_type": ut, "base_usage_type": f"BoxUsage:{itype}",
                                     "operation": "RunInstances", "region": home, "component": "compute nodes",
                                     "amount": amount, "cost": float("nan")}
     out = out.reset_index(drop=True)
-    rds = out["base_usage_type"].str.contains("Usage:db.")
+    rds = out["base_usage_type"].str.contains("Usage:db.") & bool(knobs.rds_instance_class)
     for idx in out.index[rds]:
         base = out.at[idx, "base_usage_type"].split(":")[0] + f":{knobs.rds_instance_class}"
         out.at[idx, "base_usage_type"] = base
@@ -136,25 +145,48 @@ def apply(params: Params, lines: pd.DataFrame, knobs: Knobs, hours: float) -> pd
     return out
 
 
-def price(lines: pd.DataFrame, region: str, home: str, book: PriceBook, datadog_host_month: float) -> pd.DataFrame:
-    """Each line priced in `region` (its usage type re-prefixed); unpriced lines flagged."""
-    out = lines.copy()
-    prices, priced_as = [], []
-    for _, line in out.iterrows():
-        if line["component"] == "Datadog":
-            prices.append(datadog_host_month)
-            priced_as.append("Datadog host list price (params)")
-            continue
-        is_global = line["region"] == "global"
+def _price_line(line: pd.Series, region: str, book: PriceBook) -> tuple[float | None, str, str]:
+    """(unit price, usage type priced as, gap reason) of one line in `region`."""
+    is_global = line["region"] == "global"
+    try:
         target = line["usage_type"] if is_global else usage_type_in(line["usage_type"], region)
-        value = book.lookup(line["service"], "global" if is_global else region, target, line["operation"])
-        prices.append(value)
-        priced_as.append(target)
+    except OpsbookError as exc:
+        return None, "", f"{region}: {line['usage_type']} has no usage type there ({exc.message})"
+    value = book.lookup(line["service"], "global" if is_global else region, target, line["operation"])
+    operation = f" ({line['operation']})" if line["operation"] else ""
+    gap = "" if value is not None else f"{region}: the Pricing API has no price for {line['service']} {target}{operation}"
+    return value, target, gap
+
+
+def price(lines: pd.DataFrame, region: str, home: str, book: PriceBook, datadog_host_month: float) -> pd.DataFrame:
+    """Each line priced in `region` (its usage type re-prefixed); an unpriced line has its gap reason."""
+    out = lines.copy()
+    priced = [(datadog_host_month, "Datadog host list price (params)", "") if line["component"] == "Datadog"
+              else _price_line(line, region, book) for _, line in out.iterrows()]
     out["region_priced"] = region
-    out["unit_price"] = prices
-    out["priced_as"] = priced_as
+    out["unit_price"] = [p for p, _, _ in priced]
+    out["priced_as"] = [a for _, a, _ in priced]
     out["monthly_cost"] = out["amount"] * out["unit_price"].astype(float)
+    out[GAP] = [g for _, _, g in priced]
     return out
+
+
+def _label_unpriced(priced: pd.DataFrame) -> pd.DataFrame:
+    """A scenario with unpriced lines says so in its name, so its total never reads as complete."""
+    missing = priced[priced[GAP] != ""].groupby("scenario").size()
+    priced["scenario"] = [f"{s} ({missing[s]} lines unpriced)" if s in missing else s for s in priced["scenario"]]
+    return priced
+
+
+def _summary(priced: pd.DataFrame) -> pd.DataFrame:
+    """Monthly cost by component and scenario: priced lines summed; a component with none priced is empty."""
+    keys = ["component", "scenario"]
+    summary = priced.groupby(keys, sort=False)["monthly_cost"].sum(min_count=1).unstack("scenario")
+    absent = priced.groupby(keys, sort=False).size().unstack("scenario").isna()
+    summary = summary.mask(absent, 0.0)[list(dict.fromkeys(priced["scenario"]))]
+    summary.columns.name = "scenario"
+    summary.loc["total"] = summary.sum()
+    return summary
 
 
 def model(source: CostSource, params: Params, month: date, book: PriceBook,
@@ -174,16 +206,19 @@ def model(source: CostSource, params: Params, month: date, book: PriceBook,
         priced = price(changed, region, params.region, book, settings.datadog_host_month_usd)
         priced["scenario"] = f"{region} with scenario"
         frames.append(priced)
-    priced = pd.concat(frames, ignore_index=True)
-    summary = priced.pivot_table(index="component", columns="scenario", values="monthly_cost", aggfunc="sum",
-                                 sort=False).fillna(0.0)
-    summary = summary[[s for s in dict.fromkeys(priced["scenario"])]]
-    summary.loc["total"] = summary.sum()
-    return priced, summary
+    priced = _label_unpriced(pd.concat(frames, ignore_index=True))
+    return priced, _summary(priced)
+
+
+def headline(summary: pd.DataFrame, lines: pd.DataFrame) -> dict[str, object]:
+    """Each scenario's monthly total, and what they leave out (number of unpriced lines, the first ones)."""
+    totals = {name: round(float(value), 2) for name, value in summary.loc["total"].items()}
+    return {**totals, **gaps.headline({"region model": lines})}
 
 
 def sensitivity(source: CostSource, params: Params, month: date, book: PriceBook, region: str) -> pd.DataFrame:
-    """Monthly cost in `region` as each knob swings by +/- `sensitivity` (others as in the scenario)."""
+    """Monthly cost in `region` as each knob swings by +/- `sensitivity` (others as in the scenario);
+    `unpriced_lines` counts the lines no total here includes (no price in the region)."""
     settings = params.cost.region_model
     s = settings.sensitivity
     lines = basket(source, params, month)
@@ -200,7 +235,9 @@ def sensitivity(source: CostSource, params: Params, month: date, book: PriceBook
         step = max(1, round(value * s)) if whole else value * s
         return value + step if up else max(0, value - step)
 
-    reference = total(base)
+    reference_lines = price(apply(params, lines, base, hours), region, params.region, book,
+                            settings.datadog_host_month_usd)
+    reference = float(reference_lines["monthly_cost"].sum())
     rows = []
     variants: list[tuple[str, Any]] = []
     for name, (count, itype) in base.node_groups.items():
@@ -217,6 +254,7 @@ def sensitivity(source: CostSource, params: Params, month: date, book: PriceBook
         low, high = total(change(base, False)), total(change(base, True))
         rows.append({"knob": label, "low": low - reference, "high": high - reference, "reference": reference})
     out = pd.DataFrame(rows)
+    out["unpriced_lines"] = int((reference_lines[GAP] != "").sum())
     return out.reindex(out[["low", "high"]].abs().max(axis=1).sort_values().index).reset_index(drop=True)
 
 

@@ -4,6 +4,9 @@ A region's cost is what the CUR bills in that region; global charges (Route 53, 
 Marketplace, Savings Plan fees) are spread over regions by their share of the month's SMS.
 Fixed and variable cost come from a least-squares line through the days: daily cost =
 fixed + variable x daily SMS. Charges billed once a month count as fixed.
+
+A month or region without SMS volume, or a region with too few days for the fit, is a
+row with its `gap` reason and no unit cost; `headline` counts them.
 """
 
 from __future__ import annotations
@@ -13,12 +16,15 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from opsbook.cost import gaps
 from opsbook.cost.anomaly import daily_usage, monthly_lumps
+from opsbook.cost.gaps import GAP
 from opsbook.cost.query import CostQuery
 from opsbook.cost.sources import CostSource
 from opsbook.cost.volume import monthly
 
 GLOBAL = "global"
+MIN_FIT_DAYS = 14
 
 
 def monthly_unit_cost(source: CostSource, volume: pd.DataFrame, start: date, end: date,
@@ -35,10 +41,25 @@ def monthly_unit_cost(source: CostSource, volume: pd.DataFrame, start: date, end
     share = table["sms"] / table.groupby("period")["sms"].transform("sum")
     table["shared_cost"] = share * table["period"].map(shared).fillna(0.0)
     table["cost"] = table["direct_cost"] + table["shared_cost"]
-    table["cost_per_1000_sms"] = table["cost"] / table["sms"] * 1000
+    table["cost_per_1000_sms"] = (table["cost"] / table["sms"].where(table["sms"] > 0)) * 1000
     table["month"] = table["period"].dt.strftime("%Y-%m")
+    table[GAP] = [f"{m} {r}: no SMS volume" if not n > 0 else ""
+                  for m, r, n in zip(table["month"], table["region"], table["sms"], strict=True)]
+    table = pd.concat([table, _months_without_volume(cost, sms)], ignore_index=True)
     return table[["month", "region", "days", "sms", "direct_cost", "shared_cost", "cost",
-                  "cost_per_1000_sms"]].reset_index(drop=True)
+                  "cost_per_1000_sms", GAP]].reset_index(drop=True)
+
+
+def _months_without_volume(cost: pd.DataFrame, sms: pd.DataFrame) -> pd.DataFrame:
+    """Billed months the SMS volume does not cover: a row per billed region, unit cost unknown."""
+    billed = cost[~cost["period"].isin(sms["period"]) & (cost["region"] != GLOBAL) & (cost["cost"] != 0)]
+    return pd.DataFrame({
+        "month": billed["period"].dt.strftime("%Y-%m"), "region": billed["region"], "days": float("nan"),
+        "sms": float("nan"), "direct_cost": billed["cost"], "shared_cost": float("nan"), "cost": billed["cost"],
+        "cost_per_1000_sms": float("nan"),
+        GAP: [f"{p:%Y-%m} {r}: no SMS volume for the month" for p, r in zip(billed["period"], billed["region"],
+                                                                           strict=True)],
+    })
 
 
 def fixed_variable(source: CostSource, volume: pd.DataFrame, start: date, end: date,
@@ -55,7 +76,9 @@ def fixed_variable(source: CostSource, volume: pd.DataFrame, start: date, end: d
         lump = region_daily[(region_daily["region"] == region) & region_daily["usage_type"].isin(lumps)]["cost"].sum()
         days = sms.set_index("date")["sms_count"]
         joined = pd.concat([spread.rename("cost"), days.rename("sms")], axis=1).dropna()
-        if len(joined) < 14:
+        if len(joined) < MIN_FIT_DAYS:
+            rows.append({"region": region, "days": len(joined), GAP: f"{region}: {len(joined)} days with both cost "
+                         f"and SMS volume; the fit needs {MIN_FIT_DAYS}"})
             continue
         x, y = joined["sms"].to_numpy(), joined["cost"].to_numpy()
         slope, intercept = np.polyfit(x, y, 1)
@@ -69,17 +92,20 @@ def fixed_variable(source: CostSource, volume: pd.DataFrame, start: date, end: d
             "r2": r2,
             "days": len(joined),
             "avg_sms_per_month": float(x.mean() * 30.4375),
+            GAP: "",
         })
     out = pd.DataFrame(rows, columns=["region", "fixed_per_month", "variable_per_1000_sms", "r2", "days",
-                                      "avg_sms_per_month"])
+                                      "avg_sms_per_month", GAP])
     out["variable_share_pct"] = (out["variable_per_1000_sms"] * out["avg_sms_per_month"] / 1000
                                  / (out["fixed_per_month"] + out["variable_per_1000_sms"] * out["avg_sms_per_month"] / 1000)
                                  * 100)
     return out
 
 
-def headline(table: pd.DataFrame) -> dict[str, object]:
-    """The latest month's cost per 1,000 SMS per region, for the run index."""
+def headline(table: pd.DataFrame, fit: pd.DataFrame | None = None) -> dict[str, object]:
+    """The latest month's cost per 1,000 SMS per region, and what could not be computed, for the run index."""
     latest = table[table["month"] == table["month"].max()]
     per_region = dict(zip(latest["region"], latest["cost_per_1000_sms"].round(4), strict=True))
-    return {"month": latest["month"].iloc[0], **{f"{r} per 1000 SMS": c for r, c in per_region.items()}}
+    tables = {"unit cost": table, **({"fixed and variable": fit} if fit is not None else {})}
+    return {"month": latest["month"].iloc[0], **{f"{r} per 1000 SMS": c for r, c in per_region.items()},
+            **gaps.headline(tables)}

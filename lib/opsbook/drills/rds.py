@@ -56,16 +56,30 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def target_instance(params: Any, instance: str = "", needs_backups: bool = True) -> Any:
+    """The rds[] instance named, or else the first of params a drill can run on: Multi-AZ, with
+    backups when it needs them (what its preflight checks)."""
+    if instance:
+        return params.rds_instance(instance)  # ParamsError naming the known ones
+    wanted = "Multi-AZ with backups" if needs_backups else "Multi-AZ"
+    for candidate in params.rds:
+        if candidate.multi_az and (candidate.backup_retention_days > 0 or not needs_backups):
+            return candidate
+    raise UsageError(f"no rds[] instance in {params.source} is {wanted}: the drill has no default target",
+                     remedy="name one with -p instance=<identifier> (its preflight says what it lacks)")
+
+
 class RdsDrill(Drill):
     """What the three RDS drills share: the source, its preflight, canary and tagging."""
 
     kind = "drill"
+    needs_backups = True  # the default target must have backups (the failover drill does not need them)
 
     def __init__(self, name: str, env: Any, instance: str = "", tables: list[str] | None = None,
                  poll_seconds: float = 5, timeout_minutes: float = 60, approval: str = "") -> None:
         if poll_seconds <= 0 or timeout_minutes <= 0:
             raise UsageError(f"poll_seconds and timeout_minutes must be > 0, got {poll_seconds} and {timeout_minutes}")
-        self.source = env.params.rds_instance(instance or None)
+        self.source = target_instance(env.params, instance, self.needs_backups)
         self.tables = list(tables) if tables else list(self.source.tables)
         self.approval = approval
         self.waiting = Waiting(timeout_s=timeout_minutes * 60, delay_s=poll_seconds, max_delay_s=max(poll_seconds, 60))
@@ -374,6 +388,8 @@ class PointInTimeDrill(RdsDrill):
 
 class FailoverDrill(RdsDrill):
     """Probe every second -> reboot with ForceFailover -> downtime, AZ before/after, canary kept."""
+
+    needs_backups = False
 
     def __init__(self, env: Any, instance: str = "", probe_interval_s: float = 1.0, observe_s: float = 5.0,
                  poll_seconds: float = 5, timeout_minutes: float = 30, approval: str = "") -> None:

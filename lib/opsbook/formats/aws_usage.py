@@ -13,29 +13,21 @@ import re
 
 from opsbook.errors import OpsbookError
 
-# The prefix AWS puts before usage types in each region (EC2, EBS, NAT, ELB, RDS, S3 ...).
-# us-east-1 has none for most services; KMS uses the region name itself ("eu-central-1-KMS-Keys").
+# The prefix AWS puts before usage types in each region (EC2, EBS, NAT, ELB, RDS, S3 ...): AWS's
+# "Region billing codes" (https://docs.aws.amazon.com/global-infrastructure/latest/regions/aws-region-billing-codes.html),
+# every region of the aws partition. us-east-1 has none for most services; KMS uses the region name itself.
 REGION_PREFIX = {
-    "us-east-1": "USE1",
-    "us-east-2": "USE2",
-    "us-west-1": "USW1",
-    "us-west-2": "USW2",
-    "ca-central-1": "CAN1",
-    "eu-central-1": "EUC1",
-    "eu-central-2": "EUC2",
-    "eu-west-1": "EU",
-    "eu-west-2": "EUW2",
-    "eu-west-3": "EUW3",
-    "eu-north-1": "EUN1",
-    "eu-south-1": "EUS1",
-    "eu-south-2": "EUS2",
-    "ap-south-1": "APS3",
-    "ap-northeast-1": "APN1",
-    "ap-northeast-2": "APN2",
-    "ap-southeast-1": "APS1",
-    "ap-southeast-2": "APS2",
+    "us-east-1": "USE1", "us-east-2": "USE2", "us-west-1": "USW1", "us-west-2": "USW2",
+    "ca-central-1": "CAN1", "ca-west-1": "CAN2", "mx-central-1": "MXC1",
+    "af-south-1": "AFS1",
+    "ap-east-1": "APE1", "ap-east-2": "APE2", "ap-northeast-1": "APN1", "ap-northeast-2": "APN2",
+    "ap-northeast-3": "APN3", "ap-southeast-1": "APS1", "ap-southeast-2": "APS2", "ap-south-1": "APS3",
+    "ap-southeast-3": "APS4", "ap-south-2": "APS5", "ap-southeast-4": "APS6", "ap-southeast-5": "APS7",
+    "ap-southeast-6": "APS8", "ap-southeast-7": "APS9",
+    "eu-central-1": "EUC1", "eu-central-2": "EUC2", "eu-west-1": "EU", "eu-west-2": "EUW2", "eu-west-3": "EUW3",
+    "eu-north-1": "EUN1", "eu-south-1": "EUS1", "eu-south-2": "EUS2",
+    "il-central-1": "ILC1", "me-central-1": "MEC1", "me-south-1": "MES1",
     "sa-east-1": "SAE1",
-    "me-south-1": "MES1",
 }
 _PREFIXES = sorted(set(REGION_PREFIX.values()), key=len, reverse=True)
 _PREFIX_RE = re.compile(r"^(?:(" + "|".join(_PREFIXES) + r")-|([a-z]{2}(?:-[a-z]+)+-\d)-)")

@@ -50,7 +50,7 @@ import pyarrow.parquet as pq
 
 from opsbook.formats.aws_usage import REGION_PREFIX
 from opsbook.params import CurGenerator, Params
-from opsbook.sandbox.cost.prices import list_price, price_table
+from opsbook.sandbox.cost.prices import list_price, price_fingerprint, require_quote
 
 GENERATOR_VERSION = "2"
 ROWS_PER_FILE = 2_000_000
@@ -145,10 +145,7 @@ class Line:
     sp_covered: bool = False
     anomaly: bool = False
     traffic_region: str = ""  # whose SMS volume drives it
-
-
-def _price(service: str, region: str, usage_type: str, operation: str | None = None) -> float:
-    return list_price(service, region, usage_type, operation)
+    derived: str = ""  # the price's rule when it is derived, not read from AWS's pages (prices.py)
 
 
 def _prefix(region: str) -> str:
@@ -181,11 +178,11 @@ class _Builder:
     def add(self, product: str, base: str, operation: str, resource: str, unit: str, kind: str, quantity: float,
             *, az: str = "", tags: dict | None = None, usage_type: str | None = None, **kw: Any) -> Line:
         usage_type = usage_type or f"{self.p}-{base}"
-        rate = _price(product, self.region if product != "AmazonRoute53" else "global", usage_type, operation)
-        row = price_table()
-        family = row[(row.usage_type == usage_type) & (row.service_code == product)]["product_family"].iloc[0]
-        line = Line(product, usage_type, operation, resource, self.region, az, unit, rate, kind, quantity,
-                    kw.pop("account", self.account), tags or {}, family=family, traffic_region=self.region, **kw)
+        region = self.region if product != "AmazonRoute53" else "global"
+        price = require_quote(product, region, usage_type, operation)
+        line = Line(product, usage_type, operation, resource, self.region, az, unit, price.price_usd, kind, quantity,
+                    kw.pop("account", self.account), tags or {}, family=price.product_family,
+                    traffic_region=self.region, derived=price.derived, **kw)
         self.lines.append(line)
         return line
 
@@ -215,6 +212,8 @@ def estate_lines(params: Params, gen: CurGenerator, inv: Inventory, region: str,
         line.description = line.description or f"{line.usage_type} at ${line.rate:g} per {line.unit}"
         if line.sp_covered:
             line.description = f"{line.usage_type} covered by Savings Plan"
+        if line.derived:
+            line.description += f" (derived price: {line.derived})"
     return lines
 
 
@@ -858,7 +857,7 @@ def fingerprint(params: Params, inventory: Inventory) -> str:
                                                           "region", "other_regions", "account_id", "env",
                                                           "network", "trail_name"}),
         "cur": params.cost.cur.model_dump(mode="json"), "sp": params.cost.savings.savings_plan_discount,
-        "prices": price_table().to_json(), "start": str(start), "end": str(end),
+        "prices": price_fingerprint(), "start": str(start), "end": str(end),
         "code": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
     }, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

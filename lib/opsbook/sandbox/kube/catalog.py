@@ -5,39 +5,38 @@ Data only; `opsbook.sandbox.kube.seed` turns it into objects from params and the
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+
+from opsbook.sandbox.aws import catalogue
 
 
 @dataclass(frozen=True)
 class InstanceType:
     vcpu: int
-    memory_gib: int
+    memory_gib: float
     max_pods: int  # the EKS AMI's ENI-based limit (eni-max-pods.txt)
     arch: str = "amd64"
 
 
-INSTANCE_TYPES: dict[str, InstanceType] = {
-    "t3.medium": InstanceType(2, 4, 17),
-    "t3.large": InstanceType(2, 8, 35),
-    "t3.xlarge": InstanceType(4, 16, 58),
-    "m5.large": InstanceType(2, 8, 29),
-    "m5.xlarge": InstanceType(4, 16, 58),
-    "m5.2xlarge": InstanceType(8, 32, 58),
-    "m6i.large": InstanceType(2, 8, 29),
-    "m6i.xlarge": InstanceType(4, 16, 58),
-    "m6i.2xlarge": InstanceType(8, 32, 58),
-    "m6i.4xlarge": InstanceType(16, 64, 234),
-    "m7i.xlarge": InstanceType(4, 16, 58),
-    "c6i.large": InstanceType(2, 4, 29),
-    "c6i.xlarge": InstanceType(4, 8, 58),
-    "c6i.2xlarge": InstanceType(8, 16, 58),
-    "r6i.large": InstanceType(2, 16, 29),
-    "r6i.xlarge": InstanceType(4, 32, 58),
-    "r6i.2xlarge": InstanceType(8, 64, 58),
-    "r7i.large": InstanceType(2, 16, 29),
-    "m6g.xlarge": InstanceType(4, 16, 58, "arm64"),
-    "r6g.large": InstanceType(2, 16, 29, "arm64"),
-}
+class _InstanceTypes(Mapping[str, InstanceType]):
+    """Every instance type of moto's EC2 catalogue (`sandbox.aws.catalogue`), as a node sees it."""
+
+    def __getitem__(self, name: str) -> InstanceType:
+        shape = catalogue.shape(name)
+        if shape is None:
+            raise KeyError(name)
+        arch = {"x86_64": "amd64", "arm64": "arm64"}.get(shape.arch, shape.arch)
+        return InstanceType(shape.vcpu, shape.memory_gib, shape.max_pods, arch)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(catalogue.instance_types())
+
+    def __len__(self) -> int:
+        return len(catalogue.instance_types())
+
+
+INSTANCE_TYPES: Mapping[str, InstanceType] = _InstanceTypes()
 
 # What the kubelet reports of an instance's memory (the rest goes to the kernel and firmware).
 KUBELET_MEMORY_SHARE = 0.945

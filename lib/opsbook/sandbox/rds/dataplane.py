@@ -6,11 +6,18 @@ sandboxes can share one MariaDB server without seeing each other):
 - every RDS instance gets a physical database `<token>_i<N>` per logical database and its
   own loopback endpoint (`mysql_proxy.MySQLProxy`); moto reports that endpoint as the
   instance's `Endpoint`, so the library connects exactly where RDS says;
-- the application user `rds[].username` is the physical user `<token>_<username>`, with
-  the password the AWS seed put in the SSM SecureString `rds[].password_ssm`; the proxy
-  renames user and database during the handshake;
-- the params instance is seeded with the tables `rds[].tables` (a few hundred rows each);
-  tables that clients create later (a drill's canary table) are versioned by the proxy.
+- every instance has users of its own, as on RDS (the users live in the instance's own
+  `mysql` schema): the application user `rds[].username` of a params instance is a
+  physical user `<token>_u<N>` of that instance alone, with the password the AWS seed put
+  in its SSM SecureString `rds[].password_ssm`, granted that instance's databases only.
+  Two instances with the same user name and different passwords each keep their own;
+  the proxy of an instance renames its users and databases during the handshake;
+- a snapshot keeps the instance's users as they were (their password hashes), and an
+  instance restored from it (or to a point in time) starts with its source's users, as
+  an RDS restore brings back the source's `mysql` schema;
+- a params instance is seeded with the tables `rds[].tables`, whatever their names, in
+  one generic schema (`SEED_SCHEMA`, a few hundred rows each); tables that clients create
+  later (a drill's canary table) are versioned by the proxy.
 
 Every table is system-versioned (MariaDB `WITH SYSTEM VERSIONING`): the server keeps each
 row's history with its commit time. That is the point-in-time method: a snapshot is the
@@ -57,33 +64,16 @@ FAILOVER_WINDOW_S = 3.0
 SEED_ROWS = 300
 VERSIONED = "WITH SYSTEM VERSIONING"
 
-SCHEMAS = {
-    "customers": "id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, name VARCHAR(80) NOT NULL, "
-                 "email VARCHAR(120) NOT NULL, created_at DATETIME(6) NOT NULL",
-    "messages": "id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, customer_id BIGINT NOT NULL, "
-                "phone VARCHAR(20) NOT NULL, body VARCHAR(160) NOT NULL, status VARCHAR(16) NOT NULL, "
-                "created_at DATETIME(6) NOT NULL",
-    "invoices": "id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, customer_id BIGINT NOT NULL, "
-                "amount DECIMAL(12,2) NOT NULL, currency CHAR(3) NOT NULL, issued_at DATETIME(6) NOT NULL",
-}
-GENERIC_SCHEMA = ("id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, name VARCHAR(80) NOT NULL, "
-                  "value INT NOT NULL, created_at DATETIME(6) NOT NULL")
+# The one schema every seeded table gets, whatever params call it: RDS holds the estate's own
+# schema; the drills only count, checksum and compare rows.
+SEED_SCHEMA = ("id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, name VARCHAR(80) NOT NULL, "
+               "value INT NOT NULL, created_at DATETIME(6) NOT NULL")
 
 
-def _rows(table: str, rng: random.Random, n: int) -> tuple[str, list[tuple]]:
+def _rows(table: str, rng: random.Random, n: int) -> list[tuple]:
     start = datetime(2024, 1, 1)
-    when = [start + timedelta(minutes=rng.randint(0, 500_000)) for _ in range(n)]
-    if table == "customers":
-        return "(name, email, created_at)", [
-            (f"Customer {i}", f"customer{i}@example.com", when[i]) for i in range(n)]
-    if table == "messages":
-        return "(customer_id, phone, body, status, created_at)", [
-            (rng.randint(1, 300), f"+48{rng.randint(500000000, 899999999)}", f"Your code is {rng.randint(1000, 9999)}",
-             rng.choice(["queued", "sent", "delivered", "failed"]), when[i]) for i in range(n)]
-    if table == "invoices":
-        return "(customer_id, amount, currency, issued_at)", [
-            (rng.randint(1, 300), round(rng.uniform(10, 5000), 2), "PLN", when[i]) for i in range(n)]
-    return "(name, value, created_at)", [(f"{table} {i}", rng.randint(0, 10**6), when[i]) for i in range(n)]
+    return [(f"{table} {i}", rng.randint(0, 10**6), start + timedelta(minutes=rng.randint(0, 500_000)))
+            for i in range(n)]
 
 
 def _like(token: str) -> str:
@@ -104,6 +94,26 @@ class InstancePlane:
     identifier: str
     proxy: MySQLProxy
     databases: dict[str, str] = field(default_factory=dict)  # logical -> physical
+    users: dict[str, str] = field(default_factory=dict)  # logical -> physical (this instance's own)
+
+
+def _grant(cur: Any, plane: InstancePlane) -> None:
+    """The instance's users get its databases (and no other instance's)."""
+    for user in plane.users.values():
+        for physical in plane.databases.values():
+            cur.execute(f"GRANT ALL PRIVILEGES ON `{physical}`.* TO %s@'%%'", (user,))
+
+
+def _password_hash(cur: Any, user: str) -> str | None:
+    cur.execute("SELECT authentication_string FROM mysql.user WHERE user = %s AND host = '%%'", (user,))
+    row = cur.fetchone()
+    return row[0] if row else None
+
+
+@dataclass
+class Snapshot:
+    databases: dict[str, str]  # logical -> physical copy
+    users: dict[str, str]  # logical user -> password hash, as at the snapshot
 
 
 @SERVICES.register("rds-dataplane")
@@ -115,8 +125,7 @@ class RdsDataPlane:
     def __init__(self) -> None:
         self.token = "ob" + secrets.token_hex(3)
         self.instances: dict[str, InstancePlane] = {}
-        self.snapshots: dict[str, dict[str, str]] = {}
-        self.users: dict[str, str] = {}
+        self.snapshots: dict[str, Snapshot] = {}
         self.params: Any = None
         self.env: dict[str, str] = {}
         self._counter = 0
@@ -175,9 +184,6 @@ class RdsDataPlane:
             self._counter += 1
             return f"{self.token}_{kind}{self._counter}"
 
-    def physical_user(self, username: str) -> str:
-        return f"{self.token}_{username}"[:80]
-
     # --- instances -----------------------------------------------------------------------
 
     def ensure_instance(self, instance: Any, logical: list[str] | None = None) -> InstancePlane:
@@ -187,8 +193,9 @@ class RdsDataPlane:
             if plane is None:
                 names = logical if logical is not None else ([instance.db_name] if instance.db_name else [])
                 databases = {name: self._next("i") for name in names}
-                proxy = MySQLProxy(instance.db_instance_identifier, MARIADB, self.users, databases)
-                plane = InstancePlane(instance.db_instance_identifier, proxy, databases)
+                users: dict[str, str] = {}
+                proxy = MySQLProxy(instance.db_instance_identifier, MARIADB, users, databases)
+                plane = InstancePlane(instance.db_instance_identifier, proxy, databases, users)
                 self.instances[plane.identifier] = plane
                 with mariadb_admin() as cur:
                     for physical in databases.values():
@@ -220,23 +227,40 @@ class RdsDataPlane:
             return False
         plane = self.ensure_instance(instance, [spec.database])
         physical_db = plane.databases.setdefault(spec.database, self._next("i"))
-        user = self.physical_user(spec.username)
         with mariadb_admin() as cur:
-            cur.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (user, password))
-            cur.execute("ALTER USER %s@'%%' IDENTIFIED BY %s", (user, password))
-            cur.execute(f"GRANT ALL PRIVILEGES ON `{_like(self.token).replace('%', '%%')}`.* TO %s@'%%'", (user,))
             cur.execute(f"CREATE DATABASE IF NOT EXISTS `{physical_db}`")
+            self._add_user(cur, plane, spec.username, password=password)
             rng = random.Random(spec.identifier)
             for table in spec.tables:
-                cur.execute(f"CREATE TABLE IF NOT EXISTS `{physical_db}`.`{table}` "
-                            f"({SCHEMAS.get(table, GENERIC_SCHEMA)}) {VERSIONED}")
+                cur.execute(f"CREATE TABLE IF NOT EXISTS `{physical_db}`.`{table}` ({SEED_SCHEMA}) {VERSIONED}")
                 cur.execute(f"SELECT COUNT(*) FROM `{physical_db}`.`{table}`")
                 if cur.fetchone()[0] == 0:
-                    columns, rows = _rows(table, rng, SEED_ROWS)
-                    placeholders = ", ".join(["%s"] * len(rows[0]))
-                    cur.executemany(f"INSERT INTO `{physical_db}`.`{table}` {columns} VALUES ({placeholders})", rows)
-        self.users[spec.username] = user
+                    cur.executemany(f"INSERT INTO `{physical_db}`.`{table}` (name, value, created_at) "
+                                    "VALUES (%s, %s, %s)", _rows(table, rng, SEED_ROWS))
         return True
+
+    def _add_user(self, cur: Any, plane: InstancePlane, username: str, password: str = "",
+                  password_hash: str = "") -> None:
+        """A user of this instance only (a physical user of its own), granted its databases."""
+        user = plane.users.get(username) or self._next("u")
+        if password_hash:
+            cur.execute("CREATE OR REPLACE USER %s@'%%' IDENTIFIED BY PASSWORD %s", (user, password_hash))
+        else:
+            cur.execute("CREATE OR REPLACE USER %s@'%%' IDENTIFIED BY %s", (user, password))
+        plane.users[username] = user
+        _grant(cur, plane)
+
+    def _users_of(self, plane: InstancePlane) -> dict[str, str]:
+        """The instance's users as they are now: logical name -> password hash."""
+        with mariadb_admin() as cur:
+            hashes = {name: _password_hash(cur, user) for name, user in plane.users.items()}
+        return {name: h for name, h in hashes.items() if h}
+
+    def _inherit(self, plane: InstancePlane, users: dict[str, str]) -> None:
+        """A restored instance starts with its source's users (their passwords as they were)."""
+        with mariadb_admin() as cur:
+            for name, password_hash in users.items():
+                self._add_user(cur, plane, name, password_hash=password_hash)
 
     def drop_instance(self, identifier: str) -> None:
         with self._lock:
@@ -247,6 +271,8 @@ class RdsDataPlane:
         with mariadb_admin() as cur:
             for physical in plane.databases.values():
                 cur.execute(f"DROP DATABASE IF EXISTS `{physical}`")
+            for user in plane.users.values():
+                cur.execute("DROP USER IF EXISTS %s@'%%'", (user,))
 
     # --- data movement -------------------------------------------------------------------
 
@@ -272,20 +298,21 @@ class RdsDataPlane:
         for logical, physical in plane.databases.items():
             copies[logical] = self._next("s")
             self.copy_database(physical, copies[logical], at)
-        self.snapshots[snapshot_id] = copies
+        self.snapshots[snapshot_id] = Snapshot(copies, self._users_of(plane))
 
     def drop_snapshot(self, snapshot_id: str) -> None:
-        copies = self.snapshots.pop(snapshot_id, None) or {}
+        snapshot = self.snapshots.pop(snapshot_id, None)
         with mariadb_admin() as cur:
-            for physical in copies.values():
+            for physical in (snapshot.databases if snapshot else {}).values():
                 cur.execute(f"DROP DATABASE IF EXISTS `{physical}`")
 
     def restore_snapshot(self, snapshot_id: str, instance: Any) -> None:
-        copies = self.snapshots.get(snapshot_id, {})
-        plane = self.ensure_instance(instance, list(copies))
-        for logical, physical in copies.items():
+        snapshot = self.snapshots.get(snapshot_id) or Snapshot({}, {})
+        plane = self.ensure_instance(instance, list(snapshot.databases))
+        for logical, physical in snapshot.databases.items():
             target = plane.databases.setdefault(logical, self._next("i"))
             self.copy_database(physical, target, None)
+        self._inherit(plane, snapshot.users)
 
     def restore_to_time(self, source_id: str, instance: Any, at: datetime) -> None:
         source = self.instances.get(source_id)
@@ -296,6 +323,7 @@ class RdsDataPlane:
         for name, physical in source.databases.items():
             target = plane.databases.setdefault(name, self._next("i"))
             self.copy_database(physical, target, at)
+        self._inherit(plane, self._users_of(source))
 
     # --- failover ------------------------------------------------------------------------
 

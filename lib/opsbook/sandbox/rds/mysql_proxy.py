@@ -1,8 +1,8 @@
 """A loopback TCP proxy in front of the real MariaDB that plays one RDS instance's endpoint.
 
 Each sandbox RDS instance gets one proxy. In the MySQL handshake it renames the client's
-user and database to the sandbox's physical ones (`opsbook_drill` -> `ob1a2b3c_opsbook_drill`,
-`smsapi` -> `ob1a2b3c_i1`), and it does the same for `COM_INIT_DB` (`USE smsapi`).
+user and database to that instance's physical ones (`app_user` -> `ob1a2b3c_u2`,
+`appdb` -> `ob1a2b3c_i1`), and it does the same for `COM_INIT_DB` (`USE appdb`).
 The password scramble does not cover either name, so authentication is MariaDB's own.
 TLS and compression are taken out of the server's greeting so the stream stays readable.
 
@@ -14,7 +14,7 @@ table's history only when it is system-versioned, so the sandbox's point-in-time
 `refuse_for(seconds)` drops every open connection and closes new ones at once for a
 while: what a Multi-AZ failover looks like from a client.
 
-Known gaps (fine for drills): names qualified in SQL (`smsapi.messages`) are not
+Known gaps (fine for drills): names qualified in SQL (`appdb.orders`) are not
 rewritten, and `SELECT DATABASE()` shows the physical name.
 """
 
@@ -115,7 +115,7 @@ class MySQLProxy:
                  databases: dict[str, str]) -> None:
         self.name = name
         self.upstream = upstream
-        self.users = users  # shared, live: users seeded later are seen by new connections
+        self.users = users  # the instance's own, live: users added later are seen by new connections
         self.databases = databases
         self.refuse_until = 0.0
         self._listener = socket.create_server(("127.0.0.1", 0))

@@ -5,11 +5,17 @@ this machine's servers, named by the same params templates the library reads
 (`stateful_access.rabbitmq.vhost`, `stateful_access.mysql.database`), so the library
 reaches a restored namespace exactly as it reaches the source.
 
-- `seed()` makes the params namespaces' vhosts (exchanges, queues, bindings, policies)
-  and databases (a table with rows), the users the params name, and puts their
-  passwords into the SSM SecureStrings the params point at. The users and passwords are
-  the same for every sandbox on the machine (several may run at once); the passwords are
+- `seed()` makes the params namespaces' vhosts (exchanges, queues, bindings, policies of
+  one generic shape) and databases (a table with rows), the users the params name, and
+  puts their passwords into the SSM SecureStrings the params point at. A user and its
+  password are the same for every sandbox on the machine (several may run at once); it
+  is granted the vhosts and databases the sandbox made, one by one. The passwords are
   long and not words, so the secret scan of run outputs still means something.
+- The vhosts and databases of params are claimed in the registry, and the last live
+  sandbox claiming one drops it when it stops. Sandboxes whose params name the same ones
+  (one env twice, or a variant that `extends:` it) share them; envs with templates of
+  their own (`stateful_access.rabbitmq.vhost`, `stateful_access.mysql.database`) never
+  touch each other's.
 - A volume snapshot copies the workload's data: the vhost's definitions and queued
   messages (to a JSON file in the state folder), or the database's tables (into a
   MariaDB database `<token>_snap_<n>`).
@@ -43,39 +49,40 @@ REGISTRY_DB = "opsbook_sandbox"
 REGISTRY_TABLE = "velero_dataplane"
 MESSAGE_LIMIT = 1000  # messages kept per queue in a snapshot
 
-# The source brokers' shape (the same for every broker namespace).
+# The source brokers' shape: a generic one, the same for every broker namespace (no name of it
+# comes from params or is expected in them; it only gives a backup something to carry).
 SOURCE_DEFINITIONS: dict[str, list[dict[str, Any]]] = {
     "exchanges": [
-        {"name": "sms", "type": "topic", "durable": True, "auto_delete": False, "internal": False, "arguments": {}},
-        {"name": "sms.dlx", "type": "fanout", "durable": True, "auto_delete": False, "internal": False,
+        {"name": "events", "type": "topic", "durable": True, "auto_delete": False, "internal": False, "arguments": {}},
+        {"name": "events.dlx", "type": "fanout", "durable": True, "auto_delete": False, "internal": False,
          "arguments": {}},
-        {"name": "billing", "type": "direct", "durable": True, "auto_delete": False, "internal": False,
+        {"name": "commands", "type": "direct", "durable": True, "auto_delete": False, "internal": False,
          "arguments": {}},
     ],
     "queues": [
-        {"name": "sms.outbound", "durable": True, "auto_delete": False, "arguments": {"x-queue-type": "classic"}},
-        {"name": "sms.inbound", "durable": True, "auto_delete": False, "arguments": {"x-queue-type": "classic"}},
-        {"name": "sms.status", "durable": True, "auto_delete": False, "arguments": {}},
-        {"name": "sms.dead-letter", "durable": True, "auto_delete": False, "arguments": {}},
-        {"name": "billing.events", "durable": True, "auto_delete": False, "arguments": {}},
-        {"name": "reports.jobs", "durable": True, "auto_delete": False, "arguments": {"x-max-priority": 5}},
+        {"name": "events.outbound", "durable": True, "auto_delete": False, "arguments": {"x-queue-type": "classic"}},
+        {"name": "events.inbound", "durable": True, "auto_delete": False, "arguments": {"x-queue-type": "classic"}},
+        {"name": "events.status", "durable": True, "auto_delete": False, "arguments": {}},
+        {"name": "events.dead-letter", "durable": True, "auto_delete": False, "arguments": {}},
+        {"name": "commands.work", "durable": True, "auto_delete": False, "arguments": {}},
+        {"name": "jobs.batch", "durable": True, "auto_delete": False, "arguments": {"x-max-priority": 5}},
     ],
     "bindings": [
-        {"source": "sms", "destination": "sms.outbound", "destination_type": "queue", "routing_key": "sms.out.#",
-         "arguments": {}},
-        {"source": "sms", "destination": "sms.inbound", "destination_type": "queue", "routing_key": "sms.in.#",
-         "arguments": {}},
-        {"source": "sms", "destination": "sms.status", "destination_type": "queue", "routing_key": "sms.status.*",
-         "arguments": {}},
-        {"source": "sms.dlx", "destination": "sms.dead-letter", "destination_type": "queue", "routing_key": "",
-         "arguments": {}},
-        {"source": "billing", "destination": "billing.events", "destination_type": "queue",
-         "routing_key": "invoice", "arguments": {}},
+        {"source": "events", "destination": "events.outbound", "destination_type": "queue",
+         "routing_key": "out.#", "arguments": {}},
+        {"source": "events", "destination": "events.inbound", "destination_type": "queue",
+         "routing_key": "in.#", "arguments": {}},
+        {"source": "events", "destination": "events.status", "destination_type": "queue",
+         "routing_key": "status.*", "arguments": {}},
+        {"source": "events.dlx", "destination": "events.dead-letter", "destination_type": "queue",
+         "routing_key": "", "arguments": {}},
+        {"source": "commands", "destination": "commands.work", "destination_type": "queue",
+         "routing_key": "work", "arguments": {}},
     ],
     "policies": [
-        {"name": "sms-dead-letter", "pattern": "^sms\\.(outbound|inbound)$", "apply-to": "queues",
-         "definition": {"dead-letter-exchange": "sms.dlx"}, "priority": 1},
-        {"name": "reports-ttl", "pattern": "^reports\\.", "apply-to": "queues",
+        {"name": "events-dead-letter", "pattern": "^events\\.(outbound|inbound)$", "apply-to": "queues",
+         "definition": {"dead-letter-exchange": "events.dlx"}, "priority": 1},
+        {"name": "jobs-ttl", "pattern": "^jobs\\.", "apply-to": "queues",
          "definition": {"message-ttl": 86400000}, "priority": 0},
     ],
 }
@@ -146,6 +153,22 @@ class DataPlane:
         for token in dead:
             self._drop_registered(token)
         self._record("sandbox", self.token)
+        for kind, name in sorted(set(self.sources())):
+            self._record(f"source-{kind}", name)
+
+    def sources(self) -> list[tuple[str, str]]:
+        """(kind, name) of the vhost or database of every stateful workload in params."""
+        return [("vhost", self.vhost(ns.name, w.name)) if w.kind == "rabbitmq" else
+                ("database", self.database(ns.name, w.name, w.database_name(ns.name)))
+                for ns in self.params.namespaces for w in ns.stateful]
+
+    def _claimed_by_others(self, token: str) -> set[tuple[str, str]]:
+        """(kind, name) of the sources that live sandboxes other than `token` claim."""
+        table = f"{_q(REGISTRY_DB)}.{_q(REGISTRY_TABLE)}"
+        with mariadb_admin() as cur:
+            cur.execute(f"SELECT token, pid, kind, name FROM {table} WHERE kind LIKE 'source-%%' AND token <> %s",
+                        (token,))
+            return {(kind, name) for _, pid, kind, name in cur.fetchall() if pid_alive(pid)}
 
     def _record(self, kind: str, name: str) -> None:
         with mariadb_admin() as cur:
@@ -158,12 +181,16 @@ class DataPlane:
                         "AND name = %s", (self.token, kind, name))
 
     def _drop_registered(self, token: str) -> None:
+        """Drop what a sandbox made, and its sources unless another live sandbox still uses them."""
         with mariadb_admin() as cur:
             cur.execute(f"SELECT kind, name FROM {_q(REGISTRY_DB)}.{_q(REGISTRY_TABLE)} WHERE token = %s", (token,))
             rows = cur.fetchall()
+        shared = self._claimed_by_others(token)
         for kind, name in rows:
+            if (kind, name) in shared:
+                continue
             with contextlib.suppress(Exception):
-                self._drop(kind, name)
+                self._drop(kind.removeprefix("source-"), name)
         with mariadb_admin() as cur:
             cur.execute(f"DELETE FROM {_q(REGISTRY_DB)}.{_q(REGISTRY_TABLE)} WHERE token = %s", (token,))
 
@@ -187,23 +214,23 @@ class DataPlane:
         if mysql.password_ssm:
             password = sandbox_password("mysql " + mysql.username)
             ssm.put_parameter(Name=mysql.password_ssm, Value=password, Type="SecureString", Overwrite=True)
-            pattern = self.access.mysql.database.split("{", 1)[0].replace("_", "\\_") + "%"
             with mariadb_admin() as cur:
                 cur.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (mysql.username, password))
                 cur.execute("ALTER USER %s@'%%' IDENTIFIED BY %s", (mysql.username, password))
-                cur.execute(f"GRANT ALL PRIVILEGES ON {_q(pattern).replace('%', '%%')}.* TO %s@'%%'",
-                            (mysql.username,))
+
+    def _grant(self, cur: Any, database: str) -> None:
+        """The params' MySQL user (made when params give its password) gets this database, and
+        only the ones the sandbox made."""
+        if self.access.mysql.password_ssm:
+            cur.execute(f"GRANT ALL PRIVILEGES ON {_q(database).replace('%', '%%')}.* TO %s@'%%'",
+                        (self.access.mysql.username,))
 
     # --- the sources -------------------------------------------------------------------------
 
     def seed(self) -> None:
         """The vhost or database of every stateful workload in params (idempotent, shared by sandboxes)."""
-        for ns in self.params.namespaces:
-            for workload in ns.stateful:
-                if workload.kind == "rabbitmq":
-                    self._seed_vhost(self.vhost(ns.name, workload.name))
-                else:
-                    self._seed_database(self.database(ns.name, workload.name, workload.database_name(ns.name)))
+        for kind, name in self.sources():
+            (self._seed_vhost if kind == "vhost" else self._seed_database)(name)
 
     def _seed_vhost(self, vhost: str) -> None:
         self.rabbit.ensure_vhost(vhost, "opsbook sandbox broker")
@@ -213,6 +240,7 @@ class DataPlane:
     def _seed_database(self, database: str) -> None:
         with mariadb_admin() as cur:
             cur.execute(f"CREATE DATABASE IF NOT EXISTS {_q(database)}")
+            self._grant(cur, database)
             cur.execute(f"CREATE TABLE IF NOT EXISTS {_q(database)}.{_q(SOURCE_TABLE)} ({SOURCE_TABLE_DDL})")
             cur.execute(f"SELECT COUNT(*) FROM {_q(database)}.{_q(SOURCE_TABLE)}")
             if cur.fetchone()[0] == 0:
@@ -244,11 +272,13 @@ class DataPlane:
             summary = {"kind": kind, "file": str(path),
                        "messages": sum(len(m) for m in content["messages"].values())}
         else:
-            source = self.database(namespace, service, self._db_name(namespace, service))
+            schema = self._db_name(namespace, service)
+            source = self.database(namespace, service, schema)
             copy = f"{self.token}_snap_{n}"
             self._record("database", copy)
             tables = self._copy_database(source, copy)
-            summary = {"kind": kind, "database": copy, "tables": tables}
+            # the schema inside the pod's volume keeps its name wherever the volume is restored
+            summary = {"kind": kind, "database": copy, "tables": tables, "schema": schema}
         with self._lock:
             self.snapshots[snapshot_id] = summary
         return summary
@@ -303,13 +333,15 @@ class DataPlane:
             for queue, messages in content["messages"].items():
                 self.rabbit.put_messages(vhost, queue, messages)
             return vhost
-        database = self.database(namespace, service, self._db_name(namespace, service))
+        database = self.database(namespace, service, summary.get("schema") or self._db_name(namespace, service))
         self._restored(namespace, "database", database)
         with mariadb_admin() as cur:
             cur.execute("SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = %s", (database,))
             if cur.fetchone()[0]:
                 return database
         self._copy_database(summary["database"], database)
+        with mariadb_admin() as cur:
+            self._grant(cur, database)
         return database
 
     def _restored(self, namespace: str, kind: str, name: str) -> None:

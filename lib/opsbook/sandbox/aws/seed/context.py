@@ -31,7 +31,7 @@ class Seed:
 
     @property
     def name(self) -> str:
-        """The estate's name prefix (the cluster's name, e.g. smsapi-sandbox)."""
+        """The estate's name prefix: the cluster's name (params eks.cluster_name)."""
         return self.params.eks.cluster_name
 
     def client(self, service: str) -> Any:
