@@ -231,7 +231,7 @@ def _cost(rng: random.Random, names: Names, region: str, buckets: dict[str, str]
         "budgets": [{"name": f"{names.word()}-monthly", "monthly_usd": rng.randint(500, 50_000)}
                     for _ in range(rng.randint(0, 2))],
         "sms_volume": {"source": "csv", "csv": f"s3://{buckets['cur']}/drivers/sms-volume.csv"},
-        "forecast": {"backtest_months": rng.randint(1, 3)},
+        "forecast": {"backtest_origins": rng.randint(3, 8), "min_train_months": rng.randint(3, 8)},
         "region_model": {"target_regions": sorted(rng.sample([r for r in elsewhere if r not in others] or elsewhere,
                                                              rng.randint(1, 3))),
                          "scenario": scenario},
