@@ -330,7 +330,7 @@ def test_seed_leaves_pods_pending_when_nodes_lack_room(sandbox_params, tmp_path)
                                                         "size_gi": w.volume_size_gi}
                         for ns in sandbox_params.namespaces for w in ns.stateful for i in range(w.replicas)},
     }
-    server = KubeApiServer().start()
+    server = KubeApiServer(controllers=False).start()  # as the sandbox service seeds: controllers after the seed
     try:
         kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", "small", server.url)
         seed_cluster(sandbox_params, kubeconfig, facts)
