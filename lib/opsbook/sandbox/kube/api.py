@@ -17,7 +17,6 @@ import secrets
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from opsbook.sandbox.kube import (
@@ -35,6 +34,7 @@ from opsbook.sandbox.kube import (
     statefulsets,
     watch,
 )
+from opsbook.sandbox.kube.call import Call
 from opsbook.sandbox.kube.errors import ApiError, already_exists, conflict, invalid, not_found
 from opsbook.sandbox.kube.logs import PodLogs
 from opsbook.sandbox.kube.loop import ControllerLoop
@@ -54,17 +54,6 @@ DEFAULT_POD_GRACE_SECONDS = 30
 
 def now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass
-class Call:
-    """Per-request options: dryRun, fieldValidation, the field manager, force; warnings to send back."""
-
-    dry_run: bool = False
-    field_validation: str = "Warn"
-    warnings: list[str] = field(default_factory=list)
-    manager: str = "unknown"
-    force: bool = False
 
 
 def _strip(obj: dict[str, Any], *keys: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from opsbook.sandbox.kube import events
+from opsbook.sandbox.kube import events, ownership
 from opsbook.sandbox.kube.errors import ApiError
 from opsbook.sandbox.kube.metrics import parse_quantity
 
@@ -53,11 +53,6 @@ def register(loop: ControllerLoop) -> None:
     loop.reconciler("claim", partial(sync_claim, api))
     loop.reconciler("volume", partial(sync_volume, api))
 
-
-def _call() -> Any:
-    from opsbook.sandbox.kube.api import Call
-
-    return Call(manager="kube-controller-manager")
 
 
 def storage_class_of(obj: dict[str, Any]) -> str:
@@ -110,7 +105,7 @@ def best_volume(api: Api, claim: dict[str, Any], allowed: Any = None) -> dict[st
 
 def bind(api: Api, claim: dict[str, Any], pv: dict[str, Any]) -> None:
     """bindVolumeToClaim then bindClaimToVolume, each as the controller writes them."""
-    call = _call()
+    call = ownership.controller_call()
     pv_type, pvc_type = api.resource("", "v1", "persistentvolumes"), api.resource("", "v1", "persistentvolumeclaims")
     meta = claim["metadata"]
     ref = {"kind": "PersistentVolumeClaim", "namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"],
@@ -177,4 +172,4 @@ def sync_volume(api: Api, _: str, name: str) -> None:
     phase = (pv.get("status") or {}).get("phase", "Pending")
     if phase == "Pending" and not (pv.get("spec") or {}).get("claimRef"):
         api.patch(api.resource("", "v1", "persistentvolumes"), "", name, {"status": {"phase": "Available"}},
-                  "application/merge-patch+json", "status", _call())
+                  "application/merge-patch+json", "status", ownership.controller_call())

@@ -16,6 +16,7 @@ import datetime as dt
 import time
 from typing import TYPE_CHECKING, Any
 
+from opsbook.sandbox.kube.call import Call
 from opsbook.sandbox.kube.errors import ApiError
 
 if TYPE_CHECKING:
@@ -73,8 +74,6 @@ def _recent(event: dict[str, Any]) -> bool:
 def record(api: Api, obj: dict[str, Any], reason: str, message: str, component: str, event_type: str = "Normal",
            host: str = "", field_path: str = "") -> None:
     """Record an event about an object from an in-process controller (a repeat raises the count)."""
-    from opsbook.sandbox.kube.api import Call
-
     new = event_body(reference(obj, field_path), reason, message, component, event_type, host)
     rtype = api.resource("", "v1", "events")
     namespace = new["metadata"]["namespace"]

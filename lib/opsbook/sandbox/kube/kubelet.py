@@ -21,6 +21,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from opsbook.sandbox.kube import events, ownership, scheduler
+from opsbook.sandbox.kube.call import Call
 from opsbook.sandbox.kube.objects import now
 
 if TYPE_CHECKING:
@@ -117,8 +118,6 @@ class Kubelets:
         return None
 
     def _patch_status(self, pod: dict[str, Any], status: dict[str, Any]) -> None:
-        from opsbook.sandbox.kube.api import Call
-
         self.api.patch(self.api.resource("", "v1", "pods"), pod["metadata"]["namespace"], pod["metadata"]["name"],
                        {"status": status}, "application/merge-patch+json", "status", Call(manager=COMPONENT))
 
@@ -183,8 +182,6 @@ class Kubelets:
         if running and time.monotonic() < self.stopping[uid]:
             return self.stopping[uid] - time.monotonic()
         self.stopping.pop(uid, None)
-        from opsbook.sandbox.kube.api import Call
-
         ownership.delete(self.api, "", "pods", pod, Call(manager=COMPONENT), grace_seconds=0)
         return None
 

@@ -21,10 +21,12 @@ from collections import Counter
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from opsbook.sandbox.kube import ownership
+from opsbook.sandbox.kube.call import Call
 from opsbook.sandbox.kube.errors import ApiError
 
 if TYPE_CHECKING:
-    from opsbook.sandbox.kube.api import Api, Call
+    from opsbook.sandbox.kube.api import Api
     from opsbook.sandbox.kube.loop import ControllerLoop
 
 NAMESPACES_KEY = "/namespaces"
@@ -125,12 +127,10 @@ def _delete_content(api: Api, name: str, call: Call) -> None:
 
 def sync(api: Api, _: str, name: str) -> float | None:
     """One pass of the deleter; a delay when it must look again."""
-    from opsbook.sandbox.kube.api import Call
-
     ns = api.store.get(NAMESPACES_KEY, "", name)
     if ns is None or not ns["metadata"].get("deletionTimestamp"):
         return None
-    call = Call(manager="kube-controller-manager")
+    call = ownership.controller_call()
     _delete_content(api, name, call)
     resources, finalizers = _remaining(api, name)
     status = {**(ns.get("status") or {}), "phase": "Terminating",

@@ -11,16 +11,22 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
+from opsbook.sandbox.kube.call import Call
 from opsbook.sandbox.kube.errors import ApiError
 from opsbook.sandbox.kube.printers import selector_string
 from opsbook.sandbox.kube.selectors import label_matcher
 
 if TYPE_CHECKING:
-    from opsbook.sandbox.kube.api import Api, Call
+    from opsbook.sandbox.kube.api import Api
 
 MERGE = "application/merge-patch+json"
 CONTROLLER_MANAGER = "kube-controller-manager"
 PODS = "/pods"
+
+
+def controller_call() -> Call:
+    """The options of a kube-controller-manager write."""
+    return Call(manager=CONTROLLER_MANAGER)
 
 
 def read(api: Api, group: str, plural: str, namespace: str, name: str) -> dict[str, Any] | None:

@@ -44,11 +44,6 @@ def register(loop: ControllerLoop) -> None:
     loop.reconciler("deployment", partial(sync_deployment, api))
 
 
-def _call() -> Any:
-    from opsbook.sandbox.kube.api import Call
-
-    return Call(manager=ownership.CONTROLLER_MANAGER)
-
 
 # --- ReplicaSet -----------------------------------------------------------------------------------
 
@@ -75,7 +70,7 @@ def sync_replicaset(api: Api, namespace: str, name: str) -> None:
     rs = ownership.read(api, "apps", "replicasets", namespace, name)
     if not ownership.live(rs):
         return
-    call = _call()
+    call = ownership.controller_call()
     pods = ownership.claim(api, rs, ownership.pods_in(api, namespace), rs["spec"].get("selector"), POD_KEY, call)
     active = [p for p in pods if ownership.pod_active(p)]
     diff = (rs["spec"].get("replicas", 1)) - len(active)
@@ -170,7 +165,7 @@ def sync_deployment(api: Api, namespace: str, name: str) -> None:
     deployment = ownership.read(api, "apps", "deployments", namespace, name)
     if not ownership.live(deployment):
         return
-    call = _call()
+    call = ownership.controller_call()
     candidates, _ = api.store.list("apps/replicasets", namespace)
     owned = ownership.claim(api, deployment, candidates, deployment["spec"].get("selector"), RS_KEY, call)
     wanted = _without_hash(deployment["spec"].get("template") or {})

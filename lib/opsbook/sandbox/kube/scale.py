@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from opsbook.sandbox.kube.call import Call
 from opsbook.sandbox.kube.errors import conflict, invalid
 from opsbook.sandbox.kube.patching import apply_patch
 from opsbook.sandbox.kube.printers import selector_string
 
 if TYPE_CHECKING:
-    from opsbook.sandbox.kube.api import Api, Call
+    from opsbook.sandbox.kube.api import Api
     from opsbook.sandbox.kube.resources import ResourceType
 
 

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from opsbook.sandbox.kube import binder, events, ownership
+from opsbook.sandbox.kube.call import Call
 from opsbook.sandbox.kube.metrics import parse_quantity
 from opsbook.sandbox.kube.objects import now
 
@@ -162,8 +163,6 @@ def _unschedulable(api: Api, pod: dict[str, Any], message: str, call: Any) -> fl
 
 def schedule(api: Api, pod: dict[str, Any]) -> float | None:
     """Bind a pending pod to a node, or record why it stays Pending (then retry later)."""
-    from opsbook.sandbox.kube.api import Call
-
     call = Call(manager="kube-scheduler")
     attempt = Scheduling(api, pod)
     total = len(attempt.nodes)

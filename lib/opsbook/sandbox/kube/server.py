@@ -19,7 +19,8 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from opsbook.sandbox.kube import discovery, logs, managed, namespaces, scale, tables
-from opsbook.sandbox.kube.api import BIND_DELAY_SECONDS, Api, Call
+from opsbook.sandbox.kube.api import BIND_DELAY_SECONDS, Api
+from opsbook.sandbox.kube.call import Call
 from opsbook.sandbox.kube.errors import ApiError
 from opsbook.sandbox.kube.openapi import Served
 from opsbook.sandbox.kube.patching import APPLY

@@ -29,7 +29,7 @@ from opsbook.sandbox.kube.errors import ApiError
 from opsbook.sandbox.kube.objects import revision_name
 
 if TYPE_CHECKING:
-    from opsbook.sandbox.kube.api import Api, Call
+    from opsbook.sandbox.kube.api import Api
     from opsbook.sandbox.kube.loop import ControllerLoop
 
 STS_KEY, POD_KEY, PVC_KEY = ("apps", "v1", "statefulsets"), ("", "v1", "pods"), ("", "v1", "persistentvolumeclaims")
@@ -47,9 +47,7 @@ class _Set:
     """One sync of a StatefulSet: its spec read once, its pods by ordinal."""
 
     def __init__(self, api: Api, sts: dict[str, Any], pods: list[dict[str, Any]]) -> None:
-        from opsbook.sandbox.kube.api import Call
-
-        self.api, self.sts, self.call = api, sts, Call(manager=ownership.CONTROLLER_MANAGER)
+        self.api, self.sts, self.call = api, sts, ownership.controller_call()
         self.name, self.namespace = sts["metadata"]["name"], sts["metadata"]["namespace"]
         spec = sts["spec"]
         self.start = (spec.get("ordinals") or {}).get("start", 0)
@@ -222,7 +220,7 @@ def sync_statefulset(api: Api, namespace: str, name: str) -> None:
     sts = ownership.read(api, "apps", "statefulsets", namespace, name)
     if not ownership.live(sts):
         return
-    call: Call = _call()
+    call = ownership.controller_call()
     pods = ownership.claim(api, sts, ownership.pods_in(api, namespace), sts["spec"].get("selector"), POD_KEY, call)
     one = _Set(api, sts, pods)
     if one.run_replicas():
@@ -233,8 +231,3 @@ def sync_statefulset(api: Api, namespace: str, name: str) -> None:
         one.sts = fresh
         ownership.write_status(api, STS_KEY, fresh, one.status(), call)
 
-
-def _call() -> Any:
-    from opsbook.sandbox.kube.api import Call
-
-    return Call(manager=ownership.CONTROLLER_MANAGER)
