@@ -265,6 +265,8 @@ def test_server_side_apply(kubectl, ns):
     created = _verbs(kubectl.apply(docs, "--server-side").stdout)
     assert set(created.values()) == {"serverside-applied"} and len(created) == len(docs)
     refs = [f"{d['kind'].lower()}/{d['metadata']['name']}" for d in docs]
+    for ref in refs[2:]:  # the controllers write the workloads' status until their pods are ready
+        kubectl.run("rollout", "status", ref, "-n", ns, f"--timeout={TIMEOUT}s")
     before = {r: kubectl.json("get", "-n", ns, r, "--show-managed-fields") for r in refs}
     for obj in before.values():
         assert ("kubectl", "Apply") in _managers(obj)
