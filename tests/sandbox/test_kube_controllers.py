@@ -192,7 +192,8 @@ def test_scale_subresource(apps, ns):
     assert patched.spec.replicas == 3
     deployment = apps.read_namespaced_deployment("web", ns)
     assert deployment.spec.replicas == 3 and deployment.metadata.generation == 2
-    ready = wait_for(lambda: (d := apps.read_namespaced_deployment("web", ns)).status.ready_replicas == 3 and d)
+    ready = wait_for(lambda: (d := apps.read_namespaced_deployment("web", ns)).status and d.status.ready_replicas == 3
+                     and d)
     assert apps.read_namespaced_deployment_scale("web", ns).status.replicas == ready.status.replicas == 3
 
     stale = apps.read_namespaced_deployment_scale("web", ns)
@@ -225,8 +226,9 @@ def test_statefulset_defaults_and_status(apps, core, ns):
 
     apps.patch_namespaced_stateful_set("db", ns, {"spec": {"template": {"spec": {"containers": [
         {"name": "db", "image": "db:2"}]}}}})
-    rolled = wait_for(lambda: (s := apps.read_namespaced_stateful_set("db", ns)).status.updated_replicas == 2
-                      and s.status.ready_replicas == 2 and s.status.current_revision == s.status.update_revision and s)
+    rolled = wait_for(lambda: (s := apps.read_namespaced_stateful_set("db", ns)).status.observed_generation == 2
+                      and s.status.updated_replicas == s.status.ready_replicas == 2
+                      and s.status.current_revision == s.status.update_revision and s)
     assert rolled.status.update_revision != done.status.update_revision
     images = {p.spec.containers[0].image for p in core.list_namespaced_pod(ns, label_selector="app=db").items}
     assert images == {"db:2"}

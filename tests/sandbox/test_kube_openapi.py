@@ -206,9 +206,10 @@ def test_every_built_in_object_the_server_holds_validates_against_the_spec(kube,
     labels = {"app": "web"}
     apps.create_namespaced_deployment(ns, {"metadata": {"name": "web"}, "spec": {
         "replicas": 2, "selector": {"matchLabels": labels},
-        "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "web", "image": "nginx:1.25"}]}}}})
+        "template": {"metadata": {"labels": labels}, "spec": {"containers": [{
+            "name": "web", "image": "nginx:1.25", "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]}}}})
     deadline = time.monotonic() + 60
-    while (apps.read_namespaced_deployment("web", ns).status.ready_replicas or 0) < 2:
+    while ((apps.read_namespaced_deployment("web", ns).status or client.V1DeploymentStatus()).ready_replicas or 0) < 2:
         assert time.monotonic() < deadline, "the deployment's pods never became ready"
         time.sleep(0.2)
 
@@ -237,3 +238,6 @@ def test_every_built_in_object_the_server_holds_validates_against_the_spec(kube,
     missing = requests.get(f"{base}/api/v1/namespaces/{ns}/configmaps/none", timeout=30).json()
     assert not list(_validator("io.k8s.apimachinery.pkg.apis.meta.v1.Status").iter_errors(missing))
     core.delete_namespace(ns)
+    while any(n.metadata.name == ns for n in core.list_namespace().items):  # its pods stop, then it goes
+        assert time.monotonic() < deadline + 60, f"namespace {ns} is still there"
+        time.sleep(0.2)

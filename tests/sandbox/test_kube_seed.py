@@ -141,7 +141,8 @@ def test_pods_fit_their_nodes(core):
 
     requested: dict[str, float] = {}
     for pod in core.list_pod_for_all_namespaces().items:
-        cpu = sum(parse_quantity((c.resources.requests or {}).get("cpu", "0")) for c in pod.spec.containers)
+        cpu = sum(parse_quantity(((c.resources and c.resources.requests) or {}).get("cpu", "0"))
+                  for c in pod.spec.containers)
         requested[pod.spec.node_name] = requested.get(pod.spec.node_name, 0) + cpu
     for node in core.list_node().items:
         assert requested.get(node.metadata.name, 0) <= parse_quantity(node.status.allocatable["cpu"])
