@@ -395,8 +395,9 @@ def test_garbage_collection_follows_owner_references(core, apps, ns):
                      "template": {"metadata": {"labels": {"app": name}},
                                   "spec": {"containers": [{"name": "c", "image": "x"}]}}},
         })
-        adopted = wait_for(lambda: [r.uid for r in core.read_namespaced_pod(f"{name}-pod", ns).metadata.owner_references
-                                    or [] if r.controller])
+        pod = f"{name}-pod"
+        adopted = wait_for(lambda pod=pod: [r.uid for r in core.read_namespaced_pod(pod, ns).metadata.owner_references
+                                            or [] if r.controller])
         assert adopted == [rs.metadata.uid]
         assert [p.metadata.name for p in core.list_namespaced_pod(ns, label_selector=f"app={name}").items] == [
             f"{name}-pod"]  # the adopted pod counts: no other is made
