@@ -316,3 +316,19 @@ def test_finalize_unsticks_a_terminating_namespace(api, core):
     with pytest.raises(ApiException) as info:
         core.read_namespace(name)
     assert info.value.status == 404
+
+
+# --- events from other emulators -----------------------------------------------------------------------
+
+
+def test_an_emulator_records_events_through_the_client(api, core, ns):
+    """What the Velero emulator uses to say a restore was created: an Event `kubectl get events` lists."""
+    from opsbook.sandbox.kube.events import record_with_client
+
+    created = api.sanitize_for_serialization(core.create_namespaced_config_map(ns, {"metadata": {"name": "target"}}))
+    record_with_client(core, created, "RestoreCreated", "restore r1 created", "velero", "Normal")
+    found = core.list_namespaced_event(ns, field_selector="involvedObject.name=target").items
+    assert [(e.reason, e.message, e.source.component, e.count) for e in found] == [
+        ("RestoreCreated", "restore r1 created", "velero", 1)]
+    ref = found[0].involved_object
+    assert (ref.kind, ref.api_version, ref.uid) == ("ConfigMap", "v1", created["metadata"]["uid"])

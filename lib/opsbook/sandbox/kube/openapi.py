@@ -123,12 +123,11 @@ def _strip_nullable(node: Any) -> Any:
 def _crd_schema(schema: dict[str, Any], gvk: dict[str, str]) -> dict[str, Any]:
     out = _strip_nullable(copy.deepcopy(schema))
     props = out.setdefault("properties", {})
-    meta = swagger()["definitions"][LIST_META.replace("ListMeta", "ObjectMeta")]
-    props["metadata"] = {"$ref": V2_PREFIX + OBJECT_META,
-                         "description": meta.get("description", "Standard object's metadata.")}
-    deployment = swagger()["definitions"]["io.k8s.api.apps.v1.Deployment"]["properties"]
+    # ObjectMeta and TypeMeta as every kind has them (the descriptions a built-in kind carries)
+    typical = swagger()["definitions"]["io.k8s.api.apps.v1.Deployment"]["properties"]
+    props["metadata"] = {"$ref": V2_PREFIX + OBJECT_META, "description": typical["metadata"]["description"]}
     for field in ("apiVersion", "kind"):
-        props[field] = {"type": "string", "description": deployment[field]["description"]}
+        props[field] = {"type": "string", "description": typical[field]["description"]}
     out["x-kubernetes-group-version-kind"] = [gvk]
     return out
 

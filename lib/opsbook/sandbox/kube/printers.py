@@ -253,7 +253,7 @@ def _pod_row(pod: Obj) -> list[Any]:
 
 
 def pod_row_conditions(pod: Obj) -> list[dict[str, str]] | None:
-    """The row condition that marks a finished pod (kubectl hides such rows unless --show-all... shown by default)."""
+    """The row condition printPod gives a finished pod (Completed: Succeeded or Failed)."""
     phase = _get(pod, "status", "phase")
     if phase == "Succeeded":
         return [{"type": "Completed", "status": "True", "reason": "Succeeded",
