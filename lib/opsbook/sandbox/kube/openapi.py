@@ -34,8 +34,8 @@ OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 LIST_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"
 # Built-in paths whose operations a CRD's paths copy (parameters, responses, consumes), by scope.
 CRD_TEMPLATES = {
-    True: ("/api/v1/namespaces/{namespace}/configmaps", "/api/v1/configmaps", "ConfigMap", ""),
-    False: ("/api/v1/persistentvolumes", None, "PersistentVolume", ""),
+    True: ("/api/v1/namespaces/{namespace}/configmaps", "/api/v1/configmaps", "ConfigMap"),
+    False: ("/api/v1/persistentvolumes", None, "PersistentVolume"),
 }
 STATUS_TEMPLATES = {True: "/api/v1/namespaces/{namespace}/persistentvolumeclaims/{name}/status",
                     False: "/api/v1/persistentvolumes/{name}/status"}
@@ -150,9 +150,9 @@ def _crd_list_schema(item: str, gvk: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _retarget(template: dict[str, Any], old: tuple[str, str], new: tuple[str, str, str, str],
-              patch_types: bool) -> dict[str, Any]:
-    """A built-in path item made into a CRD's: kind, definitions, GVK and operation ids replaced."""
+def _retarget(template: dict[str, Any], old: tuple[str, str], new: tuple[str, str, str, str]) -> dict[str, Any]:
+    """A built-in path item made into a CRD's: kind, definitions, GVK and operation ids replaced,
+    and no strategic merge patch (custom resources have no patch strategies)."""
     old_kind, old_def = old
     group, version, kind, definition = new
     text = json.dumps(template)
@@ -165,7 +165,7 @@ def _retarget(template: dict[str, Any], old: tuple[str, str], new: tuple[str, st
         if "x-kubernetes-group-version-kind" in op:
             op["x-kubernetes-group-version-kind"] = {"group": group, "kind": kind, "version": version}
         op["tags"] = [f"{group}_{version}"]
-        if patch_types and STRATEGIC in op.get("consumes", []):
+        if STRATEGIC in op.get("consumes", []):
             op["consumes"] = [c for c in op["consumes"] if c != STRATEGIC]
     return item
 
@@ -201,20 +201,20 @@ def crd_parts(crd: CrdVersion) -> tuple[dict[str, Any], dict[str, Any]]:
     gvk = {"group": crd.group, "version": crd.version, "kind": crd.kind}
     definitions = {definition: _crd_schema(crd.schema, gvk),
                    definition + "List": _crd_list_schema(definition, {**gvk, "kind": crd.kind + "List"})}
-    scoped, all_namespaces, old_kind, _ = CRD_TEMPLATES[crd.namespaced]
+    scoped, all_namespaces, old_kind = CRD_TEMPLATES[crd.namespaced]
     old_def = builtin_definitions()[("", "v1", old_kind)]
     new = (crd.group, crd.version, crd.kind, definition)
     root = f"/apis/{crd.group}/{crd.version}" + ("/namespaces/{namespace}" if crd.namespaced else "")
-    out = {f"{root}/{crd.plural}": _retarget(paths[scoped], (old_kind, old_def), new, True),
-           f"{root}/{crd.plural}/{{name}}": _retarget(paths[scoped + "/{name}"], (old_kind, old_def), new, True)}
+    out = {f"{root}/{crd.plural}": _retarget(paths[scoped], (old_kind, old_def), new),
+           f"{root}/{crd.plural}/{{name}}": _retarget(paths[scoped + "/{name}"], (old_kind, old_def), new)}
     if all_namespaces:
-        out[f"/apis/{crd.group}/{crd.version}/{crd.plural}"] = _retarget(paths[all_namespaces], (old_kind, old_def),
-                                                                         new, True)
+        every = f"/apis/{crd.group}/{crd.version}/{crd.plural}"
+        out[every] = _retarget(paths[all_namespaces], (old_kind, old_def), new)
     if crd.status:
         template = STATUS_TEMPLATES[crd.namespaced]
         status_kind = "PersistentVolumeClaim" if crd.namespaced else "PersistentVolume"
         old = (status_kind, builtin_definitions()[("", "v1", status_kind)])
-        out[f"{root}/{crd.plural}/{{name}}/status"] = _retarget(paths[template], old, new, True)
+        out[f"{root}/{crd.plural}/{{name}}/status"] = _retarget(paths[template], old, new)
     return out, definitions
 
 
