@@ -455,7 +455,7 @@ class ClusterSeed:
                      "template": {"metadata": {"labels": labels}, "spec": spec},
                      "volumeClaimTemplates": [claim_template]},
         })
-        revision = f"{name}-{objects.short_hash(namespace, name, yaml.safe_dump(spec))}"
+        revision = objects.revision_name(name, {"metadata": {"labels": labels}, "spec": spec})
         ready = 0
         for ordinal in range(workload.replicas):
             pod_name = f"{name}-{ordinal}"
