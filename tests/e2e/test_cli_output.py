@@ -98,7 +98,8 @@ def test_runs_lists_every_run_whole_and_filters(evidence) -> None:
     assert {r["run_id"]: (r["name"], r["env"], r["status"]) for r in rows} == \
         {r["run_id"]: (r["name"], r["env"], r["status"]) for r in results}
     for row in rows:
-        assert set(row["evidence"]) == {p.name for p in (evidence / row["folder"]).iterdir()}
+        folder = evidence / row["folder"]
+        assert set(row["evidence"]) == {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
 
     failed, _ = json_and_csv("runs", "--runs-dir", str(evidence), "--status", "failed", "--name", "rds-pitr-drill")
     assert [r["run_id"] for r in failed] == [r["run_id"] for r in results

@@ -306,7 +306,7 @@ def test_cleanup_reports_a_kind_it_cannot_list_and_still_plans_the_rest(sandbox,
     opsbook = str(Path(sys.executable).with_name("opsbook"))
     out = subprocess.run([opsbook, "cleanup", "--env", "sandbox", "--older-than", "0s"], env=env,
                          capture_output=True, text=True, timeout=300)
-    assert out.returncode == 1, out.stdout + out.stderr
+    assert out.returncode == 3, out.stdout + out.stderr  # an access problem, said once
     message = " ".join(out.stderr.split())
     unreadable = message.split("could not list", 1)[1]
     assert "namespace" in unreadable and "rds" not in unreadable  # Kubernetes failed, RDS was listed

@@ -79,18 +79,21 @@ def exit_codes_help() -> str:
     return escape("Exit codes:\n" + "\n".join(f"  {code}  {meaning}" for code, meaning in exit_codes()))
 
 
-def require_access(env: Any, kube: bool = False) -> None:
-    """Say missing AWS credentials (or kubeconfig) once, before anything is listed.
-
-    Commands that read several kinds of resource would otherwise report the same missing
-    access once per kind; a kubeconfig is access too, so it exits as credentials do (3).
-    """
+def require_access(env: Any) -> None:
+    """Say missing AWS credentials once, before anything is listed (commands that read several
+    kinds of resource would otherwise report the same missing access once per kind)."""
     env.session  # noqa: B018 - raises CredentialsError (missing keys, role not assumable)
-    if kube:
-        try:
-            env.kube  # noqa: B018 - raises when there is no usable kubeconfig
-        except OpsbookError as exc:
-            raise CredentialsError(exc.message, remedy=exc.remedy) from None
+
+
+def warn_without_kube(env: Any) -> CredentialsError | None:
+    """Without a usable kubeconfig, say so once on stderr (before any listing) and return it:
+    the AWS side can still be read, and the caller exits as for credentials (3) at the end."""
+    try:
+        env.kube  # noqa: B018 - raises when there is no usable kubeconfig
+    except OpsbookError as exc:
+        err_console.print(styled("warning:", "bold yellow", str(exc)), soft_wrap=True)
+        return CredentialsError(exc.message, remedy=exc.remedy)
+    return None
 
 
 def mirror_client(url: str, env: str | None, option: str) -> Any:

@@ -7,7 +7,13 @@ from pathlib import Path
 import typer
 
 from opsbook.commands import COMMANDS
-from opsbook.commands.common import ENV_OPTION, handles_errors, mirror_client, require_access
+from opsbook.commands.common import (
+    ENV_OPTION,
+    handles_errors,
+    mirror_client,
+    require_access,
+    warn_without_kube,
+)
 from opsbook.commands.output import FORMAT_OPTION, Format, emit, note
 
 
@@ -33,7 +39,8 @@ def cleanup(
 
     parse_age(older_than)  # bad input fails before any call
     ctx = open_env(env)
-    require_access(ctx, kube=True)  # said once here, not once per kind of resource
+    require_access(ctx)  # no AWS credentials: said once here, nothing listed
+    no_kube = warn_without_kube(ctx)  # said once here; the AWS kinds are still listed
     table = sweep(ctx, older_than, apply=apply, confirm=confirm, approval=approval)
     emit(table, fmt, f"drill resources in {ctx.name}", f"no drill resources in {ctx.name}")
     doomed = table[table["action"] == "delete"]["resource"].tolist()
@@ -41,8 +48,9 @@ def cleanup(
         note(f"plan only: add --apply --confirm {','.join(doomed)} to delete", fmt)
     unreadable = table[table["current"].str.startswith(UNREADABLE)]
     if not unreadable.empty:
-        raise OpsbookError(f"could not list {', '.join(unreadable['attribute'])}, so drill leftovers there are unknown",
-                           remedy="fix the access named in the table above and run cleanup again")
+        error = type(no_kube) if no_kube else OpsbookError
+        raise error(f"could not list {', '.join(unreadable['attribute'])}, so drill leftovers there are unknown",
+                    remedy="fix the access named above and run cleanup again")
 
 
 @COMMANDS.register("history")

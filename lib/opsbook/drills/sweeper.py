@@ -78,11 +78,14 @@ def find_leftovers(env: Any) -> tuple[list[Leftover], dict[str, str]]:
     and the kinds that could not be listed (one unreachable API must not hide the rest)."""
     found: list[Leftover] = []
     unreadable: dict[str, str] = {}
+    first_with: dict[str, str] = {}  # error -> the first kind it stopped: said once, then referred to
     for kind, find in FINDERS.items():
         try:
             found.extend(find(env))
         except Exception as exc:  # noqa: BLE001 - reported as a row of the plan
-            unreadable[kind] = exc.one_line() if isinstance(exc, OpsbookError) else f"{type(exc).__name__}: {exc}"
+            error = exc.message if isinstance(exc, OpsbookError) else f"{type(exc).__name__}: {exc}"
+            unreadable[kind] = f"same error as {first_with[error]}" if error in first_with else error
+            first_with.setdefault(error, kind)
     return found, unreadable
 
 
