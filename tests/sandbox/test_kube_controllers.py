@@ -312,23 +312,17 @@ def test_finalize_unsticks_a_terminating_namespace(api, core):
         core.create_namespaced_config_map(name, {"metadata": {"name": "late"}})
     assert info.value.status == 403 and status_of(info.value)["details"]["causes"][0]["reason"] == \
         "NamespaceTerminating"
+    # deleting it again: the namespace storage's Conflict while its content is being removed
+    with pytest.raises(ApiException) as info:
+        core.delete_namespace(name)
+    status = status_of(info.value)
+    assert (info.value.status, status["reason"], status["details"]) == (409, "Conflict",
+                                                                       {"name": name, "kind": "namespaces"})
+    assert status["message"] == (f'Operation cannot be fulfilled on namespaces "{name}": The system is ensuring all '
+                                 "content is removed from this namespace.  Upon completion, this namespace will "
+                                 "automatically be purged by the system.")
     core.replace_namespace_finalize(name, {"metadata": {"name": name}, "spec": {"finalizers": []}})
     with pytest.raises(ApiException) as info:
         core.read_namespace(name)
     assert info.value.status == 404
 
-
-# --- events from other emulators -----------------------------------------------------------------------
-
-
-def test_an_emulator_records_events_through_the_client(api, core, ns):
-    """What the Velero emulator uses to say a restore was created: an Event `kubectl get events` lists."""
-    from opsbook.sandbox.kube.events import record_with_client
-
-    created = api.sanitize_for_serialization(core.create_namespaced_config_map(ns, {"metadata": {"name": "target"}}))
-    record_with_client(core, created, "RestoreCreated", "restore r1 created", "velero", "Normal")
-    found = core.list_namespaced_event(ns, field_selector="involvedObject.name=target").items
-    assert [(e.reason, e.message, e.source.component, e.count) for e in found] == [
-        ("RestoreCreated", "restore r1 created", "velero", 1)]
-    ref = found[0].involved_object
-    assert (ref.kind, ref.api_version, ref.uid) == ("ConfigMap", "v1", created["metadata"]["uid"])

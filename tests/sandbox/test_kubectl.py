@@ -410,8 +410,11 @@ def test_get_workloads_claims_and_nodes_with_the_servers_columns(kubectl, core, 
 
 
 def _crd_columns(file: str) -> list[dict]:
+    """The vendored CRD's v1 printer columns; none declared: the one the apiextensions server serves then
+    (apiextensions-apiserver pkg/apiserver/helpers.go serveDefaultColumnsIfEmpty: Age)."""
     crd = yaml.safe_load(contract_path("velero", file).read_text())
-    return crd["spec"]["versions"][0].get("additionalPrinterColumns") or [
+    [version] = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
+    return version.get("additionalPrinterColumns") or [
         {"name": "Age", "jsonPath": ".metadata.creationTimestamp", "type": "date"}]
 
 
@@ -437,10 +440,15 @@ def test_get_custom_resources_with_their_crds_printer_columns(kubectl, sandbox_p
             else:
                 assert cell == ("" if value is None else str(value))
 
-    # Velero v1.18's Backup CRD has no printer columns: the server's default, AGE
+    # Velero v1.18.1's Backup CRD declares no printer columns, so the server serves its default one
     columns = _crd_columns("velero.io_backups.yaml")
-    text = kubectl.run("get", "backups", "-n", namespace).stdout or "NAME AGE\n"
-    assert parse_table(text)[0] == ["NAME", *(c["name"].upper() for c in columns)]
+    headers, rows, before, after = get_table(kubectl, "backups", "-n", namespace)
+    assert headers == ["NAME", *(c["name"].upper() for c in columns if not c.get("priority"))]
+    created = {b["metadata"]["name"]: b["metadata"]["creationTimestamp"]
+               for b in kubectl.json("get", "backups", "-n", namespace)["items"]}
+    assert rows, "the seeded Schedule's backups"
+    for row in rows:
+        assert row["AGE"] in ages(created[row["NAME"]], before, after)
 
 
 # --- scale, rollout status, logs, events ---------------------------------------------------------
@@ -622,6 +630,9 @@ def test_a_namespace_stays_terminating_while_a_finalizer_holds_its_content(kubec
         f"Some content in the namespace has finalizers remaining: {finalizer} in {len(remaining)} resource instances"
     _, rows = parse_table(kubectl.out("get", "namespace", name))
     assert rows[0]["STATUS"] == "Terminating"
+    again = kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+    assert again.returncode == 1 and again.stderr.startswith(
+        f'Error from server (Conflict): Operation cannot be fulfilled on namespaces "{name}": The system is ensuring')
 
     kubectl.run("patch", "configmap", "held", "-n", name, "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
     kubectl.run("wait", "--for=delete", f"namespace/{name}", f"--timeout={TIMEOUT}s")

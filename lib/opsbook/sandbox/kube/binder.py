@@ -2,11 +2,12 @@
 
 Follows k8s.io/kubernetes pkg/controller/volume/persistentvolume (pv_controller.go syncClaim,
 syncVolume, bindVolumeToClaim, bindClaimToVolume; index.go findBestMatchForClaim): a new
-volume without a claim becomes Available; a pending claim binds to the volume it names
-(`spec.volumeName`), else to a volume pre-bound to it (claimRef), else to the smallest
-Available volume of its storage class, access modes, volume mode and at least its size.
-Binding writes the volume's claimRef (uid and resourceVersion included) and phase Bound, then
-the claim's volumeName, its `pv.kubernetes.io/bind-completed` and `bound-by-controller`
+volume without a claim, or pre-bound to one by name (claimRef without a uid, as Velero
+restores it), becomes Available; a pending claim binds to the volume it names
+(`spec.volumeName`), else to a volume pre-bound to it, else to the smallest Available
+volume of its storage class, access modes, volume mode and at least its size. Binding
+writes the volume's claimRef (uid and resourceVersion included) and phase Bound, then the
+claim's volumeName, its `pv.kubernetes.io/bind-completed` and `bound-by-controller`
 annotations and phase Bound with the volume's capacity and access modes. A claim of a
 WaitForFirstConsumer storage class is left for the scheduler, which binds it on the node of
 its first pod; a claim nothing matches stays Pending with the controller's event. Binding
@@ -165,11 +166,11 @@ def sync_claim(api: Api, namespace: str, name: str) -> None:
 
 
 def sync_volume(api: Api, _: str, name: str) -> None:
-    """A new volume without a claim is Available."""
+    """A new volume is Available while no claim is bound to it (none named, or pre-bound to one by name)."""
     pv = api.store.get(PVS, "", name)
     if pv is None or pv["metadata"].get("deletionTimestamp"):
         return
     phase = (pv.get("status") or {}).get("phase", "Pending")
-    if phase == "Pending" and not (pv.get("spec") or {}).get("claimRef"):
+    if phase == "Pending" and not ((pv.get("spec") or {}).get("claimRef") or {}).get("uid"):
         api.patch(api.resource("", "v1", "persistentvolumes"), "", name, {"status": {"phase": "Available"}},
                   "application/merge-patch+json", "status", ownership.controller_call())

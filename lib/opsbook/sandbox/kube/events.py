@@ -6,8 +6,8 @@ minutes raises its count and lastTimestamp instead of adding one, as client-go's
 EventCorrelator does (k8s.io/client-go tools/record/event.go, events_cache.go). Events of
 cluster-scoped objects go to the `default` namespace.
 
-`record` is for the emulator's own controllers (in-process); `record_with_client` is the same
-for emulators that reach this API through the kubernetes client (the Velero emulator).
+The recorders are the emulator's own controllers (in-process). The Velero emulator records
+none: Velero v1.18 records no Events for backups and restores.
 """
 
 from __future__ import annotations
@@ -91,9 +91,3 @@ def record(api: Api, obj: dict[str, Any], reason: str, message: str, component: 
         if exc.code not in (403, 404, 409):  # the namespace is going away, or a race with another repeat
             raise
 
-
-def record_with_client(core: Any, obj: dict[str, Any], reason: str, message: str, component: str,
-                       event_type: str = "Normal") -> dict[str, Any]:
-    """Record an event through a kubernetes.client.CoreV1Api (for emulators outside this process's API)."""
-    body = event_body(reference(obj), reason, message, component, event_type)
-    return core.create_namespaced_event(body["metadata"]["namespace"], body)

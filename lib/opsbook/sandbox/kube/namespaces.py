@@ -1,10 +1,10 @@
 """Namespace deletion: Terminating, the namespace controller's deleter, and /finalize.
 
 DELETE marks the namespace Terminating (deletionTimestamp, status.phase) and leaves
-`spec.finalizers: [kubernetes]`; the deleter (k8s.io/kubernetes
-pkg/controller/namespace/deletion/namespaced_resources_deleter.go) then deletes every object
-in it, counts what remains and the finalizers that hold it, and writes the five deletion
-conditions (status_condition_utils.go: NamespaceDeletionDiscoveryFailure,
+`spec.finalizers: [kubernetes]`; a second DELETE meanwhile is a 409 Conflict. The deleter
+(k8s.io/kubernetes pkg/controller/namespace/deletion/namespaced_resources_deleter.go) then
+deletes every object in it, counts what remains and the finalizers that hold it, and writes
+the five deletion conditions (status_condition_utils.go: NamespaceDeletionDiscoveryFailure,
 NamespaceDeletionGroupVersionParsingFailure, NamespaceDeletionContentFailure,
 NamespaceContentRemaining, NamespaceFinalizersRemaining, with their real reasons and
 messages). Only when nothing remains does it remove the `kubernetes` finalizer, and the
@@ -61,8 +61,17 @@ def register(loop: ControllerLoop) -> None:
 
 
 def terminate(api: Api, ns: dict[str, Any]) -> dict[str, Any]:
-    """DELETE of a namespace: Terminating now, gone once the deleter has emptied it."""
+    """DELETE of a namespace: Terminating now, gone once the deleter has emptied it.
+
+    Deleting it again while the deleter is at work is a 409 Conflict, as the namespace
+    REST storage answers (pkg/registry/core/namespace/storage/storage.go `Delete`).
+    """
     if ns["metadata"].get("deletionTimestamp"):
+        if (ns.get("spec") or {}).get("finalizers"):
+            name = ns["metadata"]["name"]
+            raise ApiError(409, f'Operation cannot be fulfilled on namespaces "{name}": The system is ensuring all '
+                                "content is removed from this namespace.  Upon completion, this namespace will "
+                                "automatically be purged by the system.", name=name, kind="namespaces")
         return ns
     from opsbook.sandbox.kube.objects import now
 

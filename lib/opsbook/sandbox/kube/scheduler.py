@@ -3,8 +3,9 @@
 The filters of k8s.io/kubernetes pkg/scheduler/framework/plugins: NodeUnschedulable, the
 Ready condition (TaintToleration of the not-ready taint), NodeResourcesFit (requests against
 allocatable, pod count), NodeAffinity (nodeSelector), VolumeBinding (claims must exist and be
-bound, or for WaitForFirstConsumer be bindable to an available volume on the node; bound
-volumes' node affinity, e.g. an EBS volume's zone). The score picks the least allocated node
+bound, or for WaitForFirstConsumer be bindable to an available volume on the node, unless
+pre-bound to one by spec.volumeName: those wait for the PV controller; bound volumes' node
+affinity, e.g. an EBS volume's zone). The score picks the least allocated node
 (NodeResourcesFit LeastAllocated on CPU). Binding sets spec.nodeName and the PodScheduled
 condition with a `Scheduled` event; a pod no node takes gets PodScheduled=False/Unschedulable
 and a `FailedScheduling` event worded as the scheduler words them, and is retried.
@@ -82,7 +83,10 @@ class Scheduling:
             if claim["metadata"].get("deletionTimestamp"):
                 return f'persistentvolumeclaim "{name}" is being deleted'
             bound = (claim.get("status") or {}).get("phase") == "Bound"
-            if not bound and binder.binding_mode(self.api, claim) != "WaitForFirstConsumer":
+            # a claim pre-bound to a volume (spec.volumeName, as a restored one) waits for the PV
+            # controller whatever its class's binding mode (volume_binding.go GetPodVolumeClaims)
+            prebound = bool((claim.get("spec") or {}).get("volumeName"))
+            if not bound and (prebound or binder.binding_mode(self.api, claim) != "WaitForFirstConsumer"):
                 return "pod has unbound immediate PersistentVolumeClaims"
             self.claims.append(claim)
         return None
