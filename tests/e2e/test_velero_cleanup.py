@@ -1,8 +1,12 @@
-"""A Velero drill killed mid-way leaves its namespace, volumes, backup and snapshots; `opsbook cleanup`
-finds them by their ownership labels/tags and removes them, and nothing else.
+"""What a Velero drill leaves behind, and `opsbook cleanup` finding it by its ownership labels/tags.
 
-The drill runs in a subprocess that kills itself (SIGKILL: no cleanup, no atexit) right after
-the restore, as a dead kernel would; the sweeper runs through the `opsbook` command.
+- A drill killed mid-way leaves its namespace, volumes, backup and snapshots; the sweeper
+  removes them, and nothing else. The drill runs in a subprocess that kills itself (SIGKILL:
+  no cleanup, no atexit) right after the restore, as a dead kernel would.
+- A drill whose restored namespace holds an object with a finalizer no controller acts on:
+  Velero restores the finalizer with the object, the namespace stays Terminating, teardown
+  says what holds it, the sweeper (the `opsbook` command) fails the same way while the
+  finalizer is there, and succeeds once it is removed.
 """
 
 from __future__ import annotations
@@ -11,11 +15,18 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
+import uuid
+from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes import client
 from opsbook.clients import Env, new_run_id
 from opsbook.drills.sweeper import plan_cleanup
+from opsbook.drills.velero import VeleroRestoreDrill
+from opsbook.drills.velero_api import VeleroApi
+from opsbook.errors import OpsbookError
 
 from tests.e2e.helpers import ROOT, opsbook
 
@@ -84,3 +95,74 @@ def test_cleanup_removes_what_a_dead_drill_left_and_nothing_else(env: Env) -> No
         assert items <= after[kind], f"cleanup removed {kind} it did not make: {items - after[kind]}"
     # and the sweeper finds nothing of this run any more
     assert not plan_cleanup(env, "0s").table()["current"].str.contains(env.run_id).any()
+
+
+HOLD = "opsbook.test/hold"  # a finalizer no controller of the sandbox acts on
+
+
+def _release(core, namespace: str, name: str) -> None:
+    """What the controller owning the finalizer does when it is done: remove it."""
+    core.patch_namespaced_config_map(name, namespace, {"metadata": {"finalizers": None}})
+
+
+def _short_waits(tmp_path: Path, seconds: float) -> Path:
+    """The sandbox's params with Velero waits (a namespace to go, among them) given up after `seconds`."""
+    path = tmp_path / "sandbox-short-waits.yaml"
+    path.write_text(yaml.safe_dump({"extends": str(ROOT / "params/sandbox.yaml"),
+                                    "velero": {"timeout_minutes": seconds / 60, "poll_seconds": 0.5}}))
+    return path
+
+
+def _sweep(params: Path, *flags: str) -> subprocess.CompletedProcess:
+    return opsbook("cleanup", "--env", str(params), "--older-than", "0s", *flags)
+
+
+def test_a_namespace_a_finalizer_holds_is_reported_and_swept_once_let_go(env: Env, tmp_path: Path) -> None:
+    core = client.CoreV1Api(env.kube)
+    held = f"held-{uuid.uuid4().hex[:6]}"
+    core.create_namespaced_config_map("billing", {"metadata": {"name": held, "finalizers": [HOLD]}, "data": {"a": "1"}})
+    try:
+        drill = VeleroRestoreDrill(env, namespace="billing", timeout_minutes=0.5)
+        for step in ("preflight", "canary", "backup", "verify_backup", "restore", "verify"):
+            getattr(drill, step)()
+        assert core.read_namespaced_config_map(held, drill.target).metadata.finalizers == [HOLD]  # Velero keeps it
+        with pytest.raises(OpsbookError) as exc:
+            drill.teardown()
+    finally:
+        _release(core, "billing", held)
+        core.delete_namespaced_config_map(held, "billing")
+    target = drill.target
+    message = str(exc.value)
+    assert f"namespace {target} is still Terminating after 30s" in message
+    assert f"ConfigMap/{held} has finalizers {HOLD}" in message
+    assert f"Some content in the namespace has finalizers remaining: {HOLD} in 1 resource instances" in message
+    assert drill.finish()["verdict"] == "fail"
+    assert core.read_namespace(target).status.phase == "Terminating"
+    assert [c.metadata.name for c in core.list_namespaced_config_map(target).items] == [held]  # the rest is gone
+    assert VeleroApi(env.kube, env.params.velero.namespace).get("backups", drill.backup_name) is None
+
+    # the sweeper finds the namespace by its labels, and fails the same way while the finalizer holds it
+    params = _short_waits(tmp_path, 10)
+    plan = plan_cleanup(env, "0s").table()
+    assert plan.set_index("resource").loc[target, "current"].startswith(f"Terminating, run {env.run_id}")
+    doomed = ",".join(plan[plan["action"] == "delete"]["resource"])
+    out = _sweep(params, "--apply", "--confirm", doomed)
+    assert out.returncode != 0
+    assert f"namespace {target} is still Terminating after 10s" in out.stdout + out.stderr
+    assert f"ConfigMap/{held} has finalizers {HOLD}" in out.stdout + out.stderr
+
+    # once the finalizer's controller lets go (here, a second into the sweeper's wait), the sweep succeeds
+    plan = plan_cleanup(env, "0s")
+    doomed = ",".join(c.resource for c in plan.pending if c.destroys)
+    assert target in doomed.split(",")
+    releaser = threading.Timer(1.0, _release, (core, target, held))
+    releaser.start()
+    try:
+        done = plan.apply(True, doomed)
+    finally:
+        releaser.join()
+    assert target in {c.resource for c in done}
+    assert target not in {n.metadata.name for n in core.list_namespace().items}
+    assert not core.list_persistent_volume(label_selector=f"velero.io/restore-name={drill.names['restore']}").items
+    assert not plan_cleanup(env, "0s").table()["current"].str.contains(env.run_id).any()
+    assert all(item.done for item in drill.run_cleanup())  # and the drill's own cleanup finds it all gone

@@ -41,6 +41,17 @@ def configmap(name: str, labels: dict | None = None, data: dict | None = None) -
     return client.V1ConfigMap(metadata=client.V1ObjectMeta(name=name, labels=labels), data=data or {"k": "v"})
 
 
+def wait_for(check, seconds: float = 10.0):
+    """The first truthy value of check(), polled until `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"nothing after {seconds}s")
+
+
 def wait_gone(call, *args, seconds: float = 5.0) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -374,23 +385,27 @@ def test_finalizers_hold_deletion(core, ns):
 
 
 def test_garbage_collection_follows_owner_references(core, apps, ns):
-    def owned(kind: str, owner) -> list[dict]:
-        return [{"apiVersion": "apps/v1", "kind": kind, "name": owner.metadata.name, "uid": owner.metadata.uid,
-                 "controller": True}]
-
+    """A ReplicaSet adopts the matching pod it finds; deleting it takes the pod along, or orphans it."""
     for name, policy in (("gc", None), ("orphan", "Orphan")):
+        core.create_namespaced_pod(ns, {"metadata": {"name": f"{name}-pod", "labels": {"app": name}},
+                                        "spec": {"containers": [{"name": "c", "image": "x"}]}})
         rs = apps.create_namespaced_replica_set(ns, {
             "metadata": {"name": name},
-            "spec": {"selector": {"matchLabels": {"app": name}},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
                      "template": {"metadata": {"labels": {"app": name}},
                                   "spec": {"containers": [{"name": "c", "image": "x"}]}}},
         })
-        core.create_namespaced_pod(ns, {"metadata": {"name": f"{name}-pod", "ownerReferences": owned("ReplicaSet", rs)},
-                                        "spec": {"containers": [{"name": "c", "image": "x"}]}})
+        pod = f"{name}-pod"
+        adopted = wait_for(lambda pod=pod: [r.uid for r in core.read_namespaced_pod(pod, ns).metadata.owner_references
+                                            or [] if r.controller])
+        assert adopted == [rs.metadata.uid]
+        assert [p.metadata.name for p in core.list_namespaced_pod(ns, label_selector=f"app={name}").items] == [
+            f"{name}-pod"]  # the adopted pod counts: no other is made
         apps.delete_namespaced_replica_set(name, ns, propagation_policy=policy)
         raises(404, "NotFound", apps.read_namespaced_replica_set, name, ns)
     raises(404, "NotFound", core.read_namespaced_pod, "gc-pod", ns)
-    assert core.read_namespaced_pod("orphan-pod", ns).metadata.name == "orphan-pod"
+    orphan = core.read_namespaced_pod("orphan-pod", ns)
+    assert orphan.metadata.name == "orphan-pod" and not orphan.metadata.owner_references
 
 
 def _bound_claim(core, ns: str, name: str, policy: str) -> str:

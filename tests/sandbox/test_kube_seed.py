@@ -151,7 +151,8 @@ def test_pods_fit_their_nodes(core):
     for pod in core.list_pod_for_all_namespaces().items:
         if pod.status.phase in ("Succeeded", "Failed"):
             continue  # a finished pod holds no resources (the scheduler counts only pods not terminated)
-        cpu = sum(parse_quantity((c.resources.requests or {}).get("cpu", "0")) for c in pod.spec.containers)
+        cpu = sum(parse_quantity(((c.resources and c.resources.requests) or {}).get("cpu", "0"))
+                  for c in pod.spec.containers)
         requested[pod.spec.node_name] = requested.get(pod.spec.node_name, 0) + cpu
     for node in core.list_node().items:
         assert requested.get(node.metadata.name, 0) <= parse_quantity(node.status.allocatable["cpu"])
@@ -340,7 +341,7 @@ def test_seed_leaves_pods_pending_when_nodes_lack_room(sandbox_params, tmp_path)
                                                         "size_gi": w.volume_size_gi}
                         for ns in sandbox_params.namespaces for w in ns.stateful for i in range(w.replicas)},
     }
-    server = KubeApiServer().start()
+    server = KubeApiServer(controllers=False).start()  # as the sandbox service seeds: controllers after the seed
     try:
         kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", "small", server.url)
         seed_cluster(sandbox_params, kubeconfig, facts)

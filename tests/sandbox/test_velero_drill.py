@@ -48,18 +48,31 @@ def run_all(drill: VeleroRestoreDrill) -> None:
 
 
 def test_rabbitmq_drill_passes_and_leaves_nothing_behind(env: Env) -> None:
+    core = client.CoreV1Api(env.kube)
+    # an Event in the source namespace, as any component records one: backed up, never restored
+    event = core.create_namespaced_event("rabbitmq", {
+        "metadata": {"generateName": "rabbitmq-0."}, "type": "Normal", "reason": "Tested",
+        "message": "an event for the drill to leave out", "source": {"component": "drill-test"},
+        "involvedObject": {"kind": "Pod", "namespace": "rabbitmq", "name": "rabbitmq-0"}}).metadata.name
     drill = VeleroRestoreDrill(env)  # no namespace: the first one params gives stateful workloads
     assert drill.namespace == next(n.name for n in env.params.namespaces if n.stateful) == "rabbitmq"
     run_all(drill)
     result = drill.finish()
     assert result["verdict"] == "pass", result["reason"]
-    # the seeded maintenance Job's finished pod is in the backup, not restored, listed and not counted missing
-    finished = {p.metadata.name for p in client.CoreV1Api(env.kube).list_namespaced_pod("rabbitmq").items
-                if p.status.phase == "Succeeded"}
+    # the seeded maintenance Job, finished, and its Succeeded pod are in the backup, not restored, listed
+    # with Velero's reason and not counted missing; so are the namespace's events
+    finished = {f"Pod/{p.metadata.name}": f"a finished pod ({p.status.phase})"
+                for p in core.list_namespaced_pod("rabbitmq").items if p.status.phase in ("Succeeded", "Failed")}
+    finished |= {f"Job/{j.metadata.name}": f"a finished Job (completed {j.status.completion_time:%Y-%m-%dT%H:%M:%SZ})"
+                 for j in client.BatchV1Api(env.kube).list_namespaced_job("rabbitmq").items if j.status.completion_time}
+    assert any(k.startswith("Job/") for k in finished) and any(k.startswith("Pod/") for k in finished)
+    backed_up = {f"{i.obj['kind']}/{i.name}" for i in drill.stored.items if i.namespace == "rabbitmq"}
+    assert finished.keys() <= backed_up and f"Event/{event}" in backed_up
     skipped = {s["object"]: s["reason"] for s in result["facts"]["not_restored"]}
-    assert finished and {f"Pod/{p}" for p in finished} <= skipped.keys()
-    assert all(skipped[f"Pod/{p}"] == "a finished pod (Succeeded)" for p in finished)
-    assert not [c for c in drill.checks if c.name.startswith("restored Pod/") and c.name[13:] in finished]
+    assert {k: skipped.get(k) for k in finished} == finished
+    assert skipped[f"Event/{event}"] == "Velero never restores events"
+    checked = {c.name.removeprefix("restored ") for c in drill.checks if c.name.startswith("restored ")}
+    assert not checked & skipped.keys() and checked == backed_up - skipped.keys()
     checks = {c.name: c for c in drill.checks}
     for kind in ("vhosts", "queues", "exchanges", "bindings", "policies"):
         assert checks[f"rabbitmq {kind}"].ok
@@ -381,26 +394,33 @@ def test_audit_counts_a_partially_failed_backup_only_where_its_errors_do_not_rea
 
 
 def test_claims_are_polled_until_bound(env: Env) -> None:
-    """A restored claim binds when the PV controller gets to it: here a second after the drill starts looking."""
-    import threading
-
+    """A claim pre-bound to a volume, as Velero restores one, is bound by the PV controller in its own time."""
     from opsbook.drills.velero_restored import wait_claims_bound
 
     core = client.CoreV1Api(env.kube)
     namespace = f"bind-later-{uuid.uuid4().hex[:6]}"
+    volume = f"{namespace}-pv"
     core.create_namespace({"metadata": {"name": namespace}})
+    spec = {"accessModes": ["ReadWriteOnce"], "storageClassName": ""}
     try:
-        for claim in ("late", "never"):
+        core.create_persistent_volume({"metadata": {"name": volume}, "spec": {
+            **spec, "capacity": {"storage": "1Gi"}, "persistentVolumeReclaimPolicy": "Retain",
+            "csi": {"driver": "ebs.csi.aws.com", "volumeHandle": f"vol-{uuid.uuid4().hex[:17]}"},
+            "claimRef": {"namespace": namespace, "name": "late"}}})
+        for claim, extra in (("late", {"volumeName": volume}), ("never", {})):
             core.create_namespaced_persistent_volume_claim(namespace, {"metadata": {"name": claim}, "spec": {
-                "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
-        binder = threading.Timer(1.0, lambda: core.patch_namespaced_persistent_volume_claim_status(
-            "late", namespace, {"status": {"phase": "Bound"}}))
-        binder.start()
-        assert wait_claims_bound(core, namespace, ["late"], 60, 0.2)["late"].status.phase == "Bound"
-        binder.join()
-        assert wait_claims_bound(core, namespace, ["never"], 0.5, 0.2)["never"].status.phase in (None, "Pending")
+                **spec, **extra, "resources": {"requests": {"storage": "1Gi"}}}})
+        late = wait_claims_bound(core, namespace, ["late"], 60, 0.2)["late"]
+        assert (late.status.phase, late.spec.volume_name) == ("Bound", volume)
+        pv = core.read_persistent_volume(volume)
+        assert (pv.status.phase, pv.spec.claim_ref.uid) == ("Bound", late.metadata.uid)
+        # nobody but the PV controller bound it (the claim's status was written by kube-controller-manager only)
+        status_writers = {m.manager for m in late.metadata.managed_fields if m.subresource == "status"}
+        assert status_writers == {"kube-controller-manager"}
+        assert wait_claims_bound(core, namespace, ["never"], 0.5, 0.2)["never"].status.phase == "Pending"
     finally:
         core.delete_namespace(namespace)
+        core.delete_persistent_volume(volume)
 
 
 def test_teardown_names_what_holds_a_namespace(env: Env) -> None:

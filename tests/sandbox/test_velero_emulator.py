@@ -126,10 +126,12 @@ def test_tarball_holds_the_namespace_in_both_path_forms(kube, billing_backup) ->
         version = tar.extractfile("metadata/version").read().decode()
         sts = json.loads(tar.extractfile("resources/statefulsets.apps/namespaces/billing/billing-db.json").read())
     assert version == "1.1.0\n"
-    # the seeded maintenance Job's finished pod is backed up (a restore leaves it out)
+    # the seeded maintenance Job, finished, and its Succeeded pod are backed up (a restore leaves them out)
     finished = [p.metadata.name for p in kube["core"].list_namespaced_pod("billing").items
                 if p.status.phase == "Succeeded"]
     assert finished and all(f"resources/pods/namespaces/billing/{p}.json" in names for p in finished)
+    jobs = _finished_jobs(kube, "billing")
+    assert jobs and all(f"resources/jobs.batch/namespaces/billing/{j}.json" in names for j in jobs)
     assert "resources/statefulsets.apps/v1-preferredversion/namespaces/billing/billing-db.json" in names
     assert "resources/persistentvolumeclaims/namespaces/billing/data-billing-db-0.json" in names
     assert "resources/namespaces/cluster/billing.json" in names
@@ -140,6 +142,11 @@ def test_tarball_holds_the_namespace_in_both_path_forms(kube, billing_backup) ->
     assert "billing/billing-db" in listing["apps/v1/StatefulSet"]
     live_claims = {p.metadata.name for p in kube["core"].list_namespaced_persistent_volume_claim("billing").items}
     assert {c.split("/")[1] for c in listing["v1/PersistentVolumeClaim"]} == live_claims
+
+
+def _finished_jobs(kube, namespace: str) -> list[str]:
+    return [j.metadata.name for j in client.BatchV1Api(kube["api"]).list_namespaced_job(namespace).items
+            if j.status.completion_time]
 
 
 def test_snapshot_list_and_ebs_snapshots_carry_the_backup(kube, billing_backup) -> None:
@@ -235,10 +242,13 @@ def test_restore_maps_the_namespace_onto_new_volumes(kube, billing_backup) -> No
         assert done["status"]["phase"] == "Completed"
         assert done["status"]["progress"]["itemsRestored"] == done["status"]["progress"]["totalItems"] > 0
         core = kube["core"]
-        claim = core.read_namespaced_persistent_volume_claim("data-billing-db-0", target)
+        # Velero does not bind: the PV controller binds the claim to its pre-bound volume in its own time
+        claim = wait_for(lambda: next((c for c in [core.read_namespaced_persistent_volume_claim(
+            "data-billing-db-0", target)] if c.status.phase == "Bound"), None), what="the restored claim Bound")
         source_claim = core.read_namespaced_persistent_volume_claim("data-billing-db-0", "billing")
-        assert claim.status.phase == "Bound" and claim.spec.volume_name.startswith("velero-clone-")
+        assert claim.spec.volume_name.startswith("velero-clone-")
         assert claim.metadata.labels["velero.io/restore-name"] == restore
+        assert claim.metadata.annotations["pv.kubernetes.io/bind-completed"] == "yes"
         pv = core.read_persistent_volume(claim.spec.volume_name)
         source_pv = core.read_persistent_volume(source_claim.spec.volume_name)
         assert pv.spec.csi.volume_handle != source_pv.spec.csi.volume_handle
@@ -249,17 +259,31 @@ def test_restore_maps_the_namespace_onto_new_volumes(kube, billing_backup) -> No
         # the AWS plugin's CreateVolumeFromSnapshot: the snapshot's encryption and all its tags
         assert vol["Encrypted"] is snap["Encrypted"] is True
         assert {t["Key"]: t["Value"] for t in snap["Tags"]}.items() <= {t["Key"]: t["Value"] for t in vol["Tags"]}.items()
-        # the seeded maintenance Job's finished pod was backed up but is not restored
+        # the seeded maintenance Job, finished, and its pod were backed up but are not restored
         finished = {p.metadata.name for p in core.list_namespaced_pod("billing").items if p.status.phase == "Succeeded"}
         assert finished and not finished & {p.metadata.name for p in core.list_namespaced_pod(target).items}
+        jobs = _finished_jobs(kube, "billing")
+        assert jobs and not client.BatchV1Api(kube["api"]).list_namespaced_job(target).items
         restore_log = gzip.decompress(_read(kube, f"restores/{restore}/restore-{restore}-logs.gz")).decode()
-        assert all(f"billing/{p} is complete - skipping" in restore_log for p in finished)
+        assert all(f"billing/{p} is complete - skipping" in restore_log for p in [*finished, *jobs])
         assert set(done["spec"]["excludedResources"]) >= {"nodes", "events", "backups.velero.io"}
         pod = wait_for(lambda: next((p for p in core.list_namespaced_pod(target).items
                                      if p.metadata.name == "billing-db-0" and any(
                                          c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])),
                                     None), what="billing-db-0 Ready")
         assert pod.status.phase == "Running"
+        # Velero's pod action left spec.nodeName out: the scheduler placed the pod again, the kubelet started
+        # it, and the restored StatefulSet adopted it (Velero drops owner references)
+        scheduled = core.list_namespaced_event(target, field_selector="involvedObject.name=billing-db-0,reason=Scheduled")
+        assert [(e.source.component, e.message) for e in scheduled.items] == [
+            ("default-scheduler", f"Successfully assigned {target}/billing-db-0 to {pod.spec.node_name}")]
+        sts = kube["apps"].read_namespaced_stateful_set("billing-db", target)
+        assert [(r.kind, r.uid, r.controller) for r in pod.metadata.owner_references] == [
+            ("StatefulSet", sts.metadata.uid, True)]
+        # the Events are the cluster's components'; Velero v1.18 records none about backups and restores
+        recorded = core.list_namespaced_event(target).items + core.list_namespaced_event(NS).items
+        assert recorded and not [e for e in recorded if "velero" in f"{e.source.component} {e.reporting_component}"
+                                 or e.involved_object.kind in ("Backup", "Restore")]
         # the source is untouched
         assert kube["apps"].read_namespaced_stateful_set("billing-db", "billing").metadata.labels.get("velero.io/restore-name") is None
         # the database travelled with the volume
@@ -498,9 +522,18 @@ def test_a_restore_leaves_out_what_velero_does_not_restore(kube, scratch) -> Non
         "kubernetes.io/service-account.name": "app", "kubernetes.io/service-account.uid": "u-1"}},
         "type": "kubernetes.io/service-account-token", "data": {"token": "dG9rZW4=", "ca.crt": "Y2E=", "x": "eA=="}})
     core.create_namespaced_config_map(scratch, {"metadata": {"name": "settings"}, "data": {"a": "b"}})
+    node = core.list_node().items[0].metadata.name
+    core.create_namespaced_pod(scratch, {"metadata": {"name": "worker"}, "spec": {
+        "nodeName": node, "serviceAccountName": "app",
+        "containers": [{**_container(), "volumeMounts": [{"name": "app-token-x1y2z", "mountPath": "/var/run/sa"},
+                                                         {"name": "cache", "mountPath": "/cache"}]}],
+        "volumes": [{"name": "app-token-x1y2z", "secret": {"secretName": "app-token-x1y2z"}},
+                    {"name": "cache", "emptyDir": {}}]}})
     core.create_namespaced_pod(scratch, {"metadata": {"name": "static-web", "annotations": {
         "kubernetes.io/config.mirror": "abc"}}, "spec": {"containers": [_container()]}})
-    core.create_namespaced_pod(scratch, {"metadata": {"name": "crashed"}, "spec": {"containers": [_container()]}})
+    # failed on a node since gone (no kubelet here to run it again)
+    core.create_namespaced_pod(scratch, {"metadata": {"name": "crashed"}, "spec": {
+        "nodeName": f"{scratch}-gone", "restartPolicy": "Never", "containers": [_container()]}})
     core.patch_namespaced_pod_status("crashed", scratch, {"status": {"phase": "Failed"}})
     core.create_namespaced_event(scratch, {"metadata": {"name": "settings.1"}, "reason": "Created",
                                            "message": "made by a test", "type": "Normal",
@@ -511,17 +544,29 @@ def test_a_restore_leaves_out_what_velero_does_not_restore(kube, scratch) -> Non
     assert wait_phase(custom, "backups", name)["status"]["phase"] == "Completed"
     with tarfile.open(fileobj=io.BytesIO(_read(kube, f"backups/{name}/{name}.tar.gz")), mode="r:gz") as tar:
         assert f"resources/events/namespaces/{scratch}/settings.1.json" in tar.getnames()  # events are backed up
+        backed_up = json.loads(tar.extractfile(f"resources/configmaps/namespaces/{scratch}/settings.json").read())
     create(custom, "restores", "Restore", f"{name}-r", {"backupName": name, "namespaceMapping": {scratch: target}})
     try:
         assert wait_phase(custom, "restores", f"{name}-r")["status"]["phase"] == "Completed"
-        assert {p.metadata.name for p in core.list_namespaced_pod(target).items} == set()
+        assert {p.metadata.name for p in core.list_namespaced_pod(target).items} == {"worker"}
+        # the pod action: no node (the scheduler places it again), no service-account token volume or mount
+        worker = kube["api"].sanitize_for_serialization(core.read_namespaced_pod("worker", target))
+        assert [v["name"] for v in worker["spec"]["volumes"]] == ["cache"]
+        assert [m["name"] for m in worker["spec"]["containers"][0]["volumeMounts"]] == ["cache"]
+        assert wait_for(lambda: core.list_namespaced_event(
+            target, field_selector="involvedObject.name=worker,reason=Scheduled").items, what="worker scheduled")
+        # the backed-up managedFields are put back once the object exists (who set what, and when)
+        settings = json.loads(core.read_namespaced_config_map("settings", target, _preload_content=False).data)
+        assert backed_up["metadata"]["managedFields"]
+        assert settings["metadata"]["managedFields"] == backed_up["metadata"]["managedFields"]
+        assert settings["metadata"]["labels"]["velero.io/restore-name"] == f"{name}-r"
         assert {s.metadata.name for s in core.list_namespaced_secret(target).items} == {"app-long-lived"}
         kept = core.read_namespaced_secret("app-long-lived", target)
         assert set(kept.data) == {"x"} and "kubernetes.io/service-account.uid" not in kept.metadata.annotations
         assert core.read_namespaced_config_map("settings", target).data == {"a": "b"}
-        assert not core.list_namespaced_event(target).items
+        assert not core.list_namespaced_event(target, field_selector="involvedObject.name=settings").items
         listing = json.loads(gzip.decompress(_read(kube, f"restores/{name}-r/restore-{name}-r-resource-list.json.gz")))
-        assert "v1/Pod" not in listing and "v1/Event" not in listing
+        assert listing["v1/Pod"] == [f"{target}/worker"] and "v1/Event" not in listing
         assert listing["v1/Secret"] == [f"{target}/app-long-lived"]
     finally:
         core.delete_namespace(target)

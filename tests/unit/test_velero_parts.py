@@ -133,6 +133,19 @@ def test_what_velero_does_not_restore(group_resource: str, name: str, obj: dict,
     assert not_restored_reason(_item(group_resource, name, obj), {"app", "default"}) == reason
 
 
+def test_skipped_objects_are_named_by_reason_and_a_namespace_s_many_events_counted() -> None:
+    from opsbook.drills.velero_restored import NAMED_SKIPS, Skipped, describe_skipped
+
+    never = "Velero never restores events"
+    events = [Skipped(f"Event/web.{i:x}", never) for i in range(NAMED_SKIPS + 3)]
+    job = Skipped("Job/report-1", "a finished Job (completed 2025-03-01T03:01:35Z)")
+    pod = Skipped("Pod/report-1-x", "a finished pod (Succeeded)")
+    assert describe_skipped([job, *events, pod]) == (
+        f"Job/report-1 (a finished Job (completed 2025-03-01T03:01:35Z)); {len(events)} Event objects ({never}); "
+        "Pod/report-1-x (a finished pod (Succeeded))")
+    assert describe_skipped(events[:NAMED_SKIPS]) == ", ".join(e.object for e in events[:NAMED_SKIPS]) + f" ({never})"
+
+
 def _stored(snapshots: list, volume_info: list, claims: dict[str, str]):
     from opsbook.drills.velero_verify import StoredBackup
     from opsbook.formats.velero import Layout, VolumeInfo

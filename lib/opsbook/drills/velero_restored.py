@@ -36,6 +36,7 @@ NON_RESTORABLE = frozenset({
 })
 MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror"
 SA_TOKEN_TYPE = "kubernetes.io/service-account-token"
+NAMED_SKIPS = 5  # more objects skipped for one reason are counted, not named
 
 
 def not_restored_reason(item: TarItem, service_accounts: set[str]) -> str | None:
@@ -97,9 +98,23 @@ def restored_object_rows(api_client: Any, stored: StoredBackup, source_ns: str,
         except Exception as exc:  # noqa: BLE001 - the kind itself is unknown to the cluster
             rows.append(row(f"restored {what}", False, f"cannot look it up: {exc}"))
     if skipped:
-        rows.append(row("not restored, by Velero's rules", True,
-                        f"{len(skipped)}: " + "; ".join(f"{s.object} ({s.reason})" for s in skipped)))
+        rows.append(row("not restored, by Velero's rules", True, f"{len(skipped)}: {describe_skipped(skipped)}"))
     return rows, skipped
+
+
+def describe_skipped(skipped: list[Skipped]) -> str:
+    """One phrase per reason: the objects by name, or by count when there are many (a namespace's events)."""
+    by_reason: dict[str, list[str]] = {}
+    for s in skipped:
+        by_reason.setdefault(s.reason, []).append(s.object)
+    parts = []
+    for reason, objects in by_reason.items():
+        if len(objects) > NAMED_SKIPS:
+            kinds = "/".join(sorted({o.split("/", 1)[0] for o in objects}))
+            parts.append(f"{len(objects)} {kinds} objects ({reason})")
+        else:
+            parts.append(f"{', '.join(objects)} ({reason})")
+    return "; ".join(parts)
 
 
 # --- claims and volumes -----------------------------------------------------------------------

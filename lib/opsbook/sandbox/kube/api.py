@@ -1,7 +1,10 @@
-"""The API server's verbs over the store: create, get, list, update, patch, delete, watch.
+"""The API server's verbs over the store: create, get, list, update, patch, apply, delete, watch.
 
 HTTP-free: `server.py` maps requests onto these calls, errors are `ApiError`s that
-become `Status` answers.
+become `Status` answers. Every write records its field manager in metadata.managedFields
+(managed.py); built-in kinds are decoded against the vendored OpenAPI spec (unknown fields
+dropped, and reported as `fieldValidation` asks), custom resources against their CRD's
+structural schema. The controllers (loop.py and the modules it runs) act on what is written.
 """
 
 from __future__ import annotations
@@ -12,38 +15,45 @@ import datetime as dt
 import json
 import secrets
 import threading
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
-from opsbook.sandbox.kube import controllers, crds, kinds, metrics, schema
+from opsbook.sandbox.kube import (
+    binder,
+    controllers,
+    crds,
+    fields,
+    kinds,
+    kubelet,
+    managed,
+    metrics,
+    namespaces,
+    replicasets,
+    schema,
+    statefulsets,
+    watch,
+)
+from opsbook.sandbox.kube.call import Call
 from opsbook.sandbox.kube.errors import ApiError, already_exists, conflict, invalid, not_found
-from opsbook.sandbox.kube.patching import apply_patch
+from opsbook.sandbox.kube.logs import PodLogs
+from opsbook.sandbox.kube.loop import ControllerLoop
+from opsbook.sandbox.kube.openapi import Documents, OpenApi
+from opsbook.sandbox.kube.patching import APPLY, apply_patch
 from opsbook.sandbox.kube.resources import Registry, ResourceType
 from opsbook.sandbox.kube.selectors import field_matcher, label_matcher
 from opsbook.sandbox.kube.store import Store
 
 CRD_KEY = "apiextensions.k8s.io/customresourcedefinitions"
-NAMESPACES_KEY = "/namespaces"
+NAMESPACES_KEY, PODS_KEY, NODES_KEY = "/namespaces", "/pods", "/nodes"
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-# How long a deleted namespace stays Terminating while its content is removed.
-NAMESPACE_FINALIZE_SECONDS = 0.5
-DEFAULT_WATCH_SECONDS = 1800
+# How long the PV controller takes to bind a claim (it works from its own queue, never in the request).
+BIND_DELAY_SECONDS = 1.0
+DEFAULT_POD_GRACE_SECONDS = 30
 
 
 def now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass
-class Call:
-    """Per-request options: dryRun, fieldValidation, and warnings to send back."""
-
-    dry_run: bool = False
-    field_validation: str = "Warn"
-    warnings: list[str] = field(default_factory=list)
 
 
 def _strip(obj: dict[str, Any], *keys: str) -> dict[str, Any]:
@@ -70,6 +80,8 @@ def _status_change(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     changed["status"] = status
     if status is None:
         changed.pop("status")
+    if "managedFields" in new["metadata"]:
+        changed["metadata"]["managedFields"] = new["metadata"]["managedFields"]
     return changed
 
 
@@ -92,24 +104,35 @@ def _keep_server_fields(rtype: ResourceType, old: dict[str, Any], new: dict[str,
 
 
 class Api:
-    """The emulated API server's state and verbs."""
+    """The emulated API server's state, verbs and controllers."""
 
-    def __init__(self) -> None:
+    def __init__(self, bind_delay: float = BIND_DELAY_SECONDS, pod_subnets: dict[str, str] | None = None) -> None:
         self.registry = Registry()
         self.store = Store()
         self.server_address = "127.0.0.1"  # host:port, set by the HTTP server (/api reports it)
         self._write = threading.RLock()  # one writer at a time: checks and writes stay consistent
-        self._timers: list[threading.Timer] = []
+        self.bind_delay = bind_delay
+        self.pod_subnets = dict(pod_subnets or {})  # zone -> CIDR pods get addresses from
+        self.logs = PodLogs()
+        self.openapi = OpenApi()
+        self._schemas: dict[tuple[str, str, str], fields.Schema] = {}
+        self.loop = ControllerLoop(self)
+        for module in (replicasets, statefulsets, kubelet, binder, namespaces):
+            module.register(self.loop)
         ns_type = self.resource("", "v1", "namespaces")
         for name in SYSTEM_NAMESPACES:
-            self.create(ns_type, None, {"metadata": {"name": name}})
+            self.create(ns_type, None, {"metadata": {"name": name}}, Call(manager="kube-apiserver"))
         crd_type = self.resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
         for crd in crds.bundled_crds():
-            self.create(crd_type, None, crd)
+            self.create(crd_type, None, crd, Call(manager="kube-apiserver"))
+
+    def start_controllers(self) -> None:
+        """The controller manager, scheduler and kubelets start acting on what is written from now on."""
+        if not self.loop.running:
+            self.loop.start()
 
     def close(self) -> None:
-        for timer in self._timers:
-            timer.cancel()
+        self.loop.stop()
         self.store.close()
 
     # --- lookup ------------------------------------------------------------------------
@@ -120,6 +143,18 @@ class Api:
             gv = f"{group}/{version}" if group else version
             raise ApiError(404, f"the server could not find the requested resource ({plural} in {gv})")
         return rtype
+
+    def schema(self, rtype: ResourceType) -> fields.Schema:
+        key = (rtype.group, rtype.version, rtype.kind)
+        if key not in self._schemas:
+            self._schemas[key] = fields.schema_for(rtype.group, rtype.version, rtype.kind, rtype.schema)
+        return self._schemas[key]
+
+    def openapi_documents(self) -> Documents:
+        """The OpenAPI documents of the kinds served now (rebuilt when CRDs change)."""
+        group_versions = {(t.group, t.version) for t in self.registry.all()}
+        installed, _ = self.store.list(CRD_KEY)
+        return self.openapi.documents(group_versions, installed)
 
     def _need_verb(self, rtype: ResourceType, verb: str) -> None:
         if verb not in rtype.verbs:
@@ -133,14 +168,17 @@ class Api:
         return obj
 
     def _check_namespace(self, namespace: str) -> None:
+        """NamespaceLifecycle admission: no new content in a missing or Terminating namespace."""
         ns = self.store.get(NAMESPACES_KEY, "", namespace)
         if ns is None:
             raise not_found("namespaces", namespace, "", "namespaces")
-        if (ns.get("status") or {}).get("phase") == "Terminating":
+        if ns["metadata"].get("deletionTimestamp"):
             raise ApiError(
                 403,
                 f"unable to create new content in namespace {namespace} because it is being terminated",
                 name=namespace, kind="namespaces",
+                causes=[{"reason": "NamespaceTerminating", "message": f"namespace {namespace} is being terminated",
+                         "field": "metadata.namespace"}],
             )
 
     # --- shaping objects -----------------------------------------------------------------
@@ -177,16 +215,27 @@ class Api:
                 meta.pop(key, None)
         return obj
 
+    def _unknown_fields(self, rtype: ResourceType, obj: dict[str, Any]) -> list[str]:
+        """Drop the fields the kind's schema lacks (CRD pruning, or decoding a built-in kind)."""
+        if rtype.schema is not None:
+            return schema.prune(obj, rtype.schema)
+        if rtype.virtual:
+            return []
+        return fields.prune_unknown(obj, self.schema(rtype))
+
     def _schema_checks(self, rtype: ResourceType, obj: dict[str, Any], call: Call) -> None:
-        """Prune unknown fields, apply defaults, validate: what a CRD's structural schema does."""
-        if rtype.schema is None:
-            return
-        dropped = schema.prune(obj, rtype.schema)
+        """Prune unknown fields (reported as fieldValidation asks), apply defaults, validate a CRD's schema."""
+        dropped = self._unknown_fields(rtype, obj)
         if dropped and call.field_validation == "Strict":
-            fields = ", ".join(f'unknown field "{d}"' for d in dropped)
-            raise ApiError(400, f"strict decoding error: {fields}")
+            unknown = ", ".join(f'unknown field "{d}"' for d in dropped)
+            if rtype.crd:
+                raise ApiError(400, f"strict decoding error: {unknown}")
+            raise ApiError(400, f'{rtype.kind} in version "{rtype.version}" cannot be handled as a {rtype.kind}: '
+                                f"strict decoding error: {unknown}")
         if call.field_validation != "Ignore":
             call.warnings.extend(f'unknown field "{d}"' for d in dropped)
+        if rtype.schema is None:
+            return
         schema.apply_defaults(obj, rtype.schema)
         causes = schema.validate(obj, rtype.schema)
         if causes:
@@ -199,23 +248,29 @@ class Api:
         if causes:
             raise invalid(rtype.group_kind, obj["metadata"].get("name", ""), rtype.group, rtype.kind, causes)
 
-    # --- verbs ---------------------------------------------------------------------------
+    # --- create, read ----------------------------------------------------------------------
 
     def create(self, rtype: ResourceType, namespace: str | None, body: Any, call: Call | None = None) -> dict:
         call = call or Call()
         self._need_verb(rtype, "create")
         obj = self._typed(rtype, body, namespace)
+        _assign_name(rtype, obj["metadata"])
+        with self._write:
+            return self._create(rtype, namespace, obj, call, record=True)
+
+    def _create(self, rtype: ResourceType, namespace: str | None, obj: dict[str, Any], call: Call,
+                record: bool) -> dict[str, Any]:
         meta = obj["metadata"]
-        _assign_name(rtype, meta)
-        for server_field in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields"):
+        for server_field in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"):
             meta.pop(server_field, None)
         if rtype.crd and rtype.status_subresource:
             obj.pop("status", None)
         kinds.prepare_create(rtype.kind, obj, rtype.status_subresource)
         self._crd_checks(rtype, obj)
         self._schema_checks(rtype, obj, call)
-        with self._write:
-            return self._insert(rtype, namespace, obj, call)
+        if record:
+            managed.record_update(None, obj, self.schema(rtype), call.manager, rtype.api_version)
+        return self._insert(rtype, namespace, obj, call)
 
     def _insert(self, rtype: ResourceType, namespace: str | None, obj: dict[str, Any], call: Call) -> dict[str, Any]:
         """Store a new object (under the write lock): uid, timestamps; a CRD serves its kinds from now on."""
@@ -234,14 +289,11 @@ class Api:
             for served in crds.resource_types(obj):
                 self.registry.add(served)
         stored = self.store.write(rtype.key, obj, "ADDED")
-        if rtype.kind == "Namespace" and not rtype.group:
-            self._namespace_added(meta["name"])
+        if rtype.key == NAMESPACES_KEY:
+            # The service account controller gives every namespace its `default` ServiceAccount.
+            self.create(self.resource("", "v1", "serviceaccounts"), meta["name"], {"metadata": {"name": "default"}},
+                        Call(manager="kube-controller-manager"))
         return stored
-
-    def _namespace_added(self, namespace: str) -> None:
-        # The service account controller gives every namespace its `default` ServiceAccount.
-        sa_type = self.resource("", "v1", "serviceaccounts")
-        self.create(sa_type, namespace, {"metadata": {"name": "default"}})
 
     def get(self, rtype: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
         self._need_verb(rtype, "get")
@@ -252,12 +304,12 @@ class Api:
     def list(self, rtype: ResourceType, namespace: str | None, label_selector: str | None = None,
              field_selector: str | None = None, limit: int | None = None, cont: str | None = None) -> dict:
         self._need_verb(rtype, "list")
-        labels, fields = label_matcher(label_selector), field_matcher(field_selector, rtype.kind)
+        labels, selected = label_matcher(label_selector), field_matcher(field_selector, rtype.kind)
         if rtype.virtual:
             items, rv = metrics.list_(self, rtype, namespace), self.store.resource_version
         else:
             items, rv = self.store.list(rtype.key, namespace)
-        items = [o for o in items if labels(o) and fields(o)]
+        items = [o for o in items if labels(o) and selected(o)]
         meta: dict[str, Any] = {"resourceVersion": str(rv)}
         if cont:
             try:
@@ -275,6 +327,8 @@ class Api:
             # A list of a built-in kind carries kind/apiVersion once, not on each item.
             items = [_strip(o, "kind", "apiVersion") for o in items]
         return {"kind": f"{rtype.kind}List", "apiVersion": rtype.api_version, "metadata": meta, "items": items}
+
+    # --- update, patch, apply ----------------------------------------------------------------
 
     def update(self, rtype: ResourceType, namespace: str | None, name: str, body: Any,
                subresource: str | None = None, call: Call | None = None) -> dict[str, Any]:
@@ -294,10 +348,14 @@ class Api:
             return self._replace(rtype, old, new, subresource, call)
 
     def patch(self, rtype: ResourceType, namespace: str | None, name: str, body: Any, content_type: str,
-              subresource: str | None = None, call: Call | None = None) -> dict[str, Any]:
+              subresource: str | None = None, call: Call | None = None,
+              managed_subresource: str | None = None) -> dict[str, Any]:
+        """PATCH: merge, strategic merge or JSON patch; an apply patch goes to `apply`."""
         call = call or Call()
         self._need_verb(rtype, "patch")
         self._need_subresource(rtype, subresource)
+        if content_type.split(";")[0].strip() == APPLY:
+            return self.apply(rtype, namespace, name, body, call)[0]
         with self._write:
             old = self._existing(rtype, namespace or "", name)
             patched = apply_patch(old, body, content_type, strategic=not rtype.crd)
@@ -307,7 +365,41 @@ class Api:
             wanted = new["metadata"].get("resourceVersion")
             if wanted and wanted != old["metadata"]["resourceVersion"]:
                 raise conflict(rtype.group_resource, name, rtype.group, rtype.plural)
-            return self._replace(rtype, old, new, subresource, call)
+            return self._replace(rtype, old, new, subresource, call, managed_as=managed_subresource)
+
+    def _check_applied(self, rtype: ResourceType, namespace: str | None, name: str, body: Any) -> dict[str, Any]:
+        """The applied configuration, checked as fieldmanager's structured-merge manager does."""
+        if not isinstance(body, dict):
+            raise ApiError(400, "error decoding YAML: the apply patch must be an object")
+        if body.get("apiVersion") != rtype.api_version or body.get("kind") != rtype.kind:
+            raise ApiError(400, f"Incorrect version specified in apply patch. Specified patch version: "
+                                f"{body.get('apiVersion')}, expected: {rtype.api_version}")
+        if (body.get("metadata") or {}).get("managedFields") is not None:
+            raise ApiError(400, "metadata.managedFields must be nil")
+        applied = self._typed(rtype, body, namespace)
+        if applied["metadata"].get("name") not in (None, name):
+            raise ApiError(400, f"the name of the object ({applied['metadata']['name']}) does not match the name on "
+                                f"the URL ({name})")
+        applied["metadata"]["name"] = name
+        unknown = self._unknown_fields(rtype, copy.deepcopy(applied))
+        if unknown:
+            gvk = f"{rtype.api_version}, Kind={rtype.kind}"
+            declared = "; ".join(f".{u}: field not declared in schema" for u in unknown)
+            raise ApiError(500, f"failed to create typed patch object ({namespace or ''}/{name}; {gvk}): {declared}",
+                           reason="")
+        return applied
+
+    def apply(self, rtype: ResourceType, namespace: str | None, name: str, body: Any,
+              call: Call) -> tuple[dict[str, Any], bool]:
+        """Server-side apply; (the object, True when the apply created it)."""
+        applied = self._check_applied(rtype, namespace, name, body)
+        with self._write:
+            live = self.store.get(rtype.key, namespace or "", name)
+            merged = managed.apply(live, applied, self.schema(rtype), call.manager, call.force, rtype.api_version)
+            if live is None:
+                merged["apiVersion"], merged["kind"] = rtype.api_version, rtype.kind
+                return self._create(rtype, namespace, merged, call, record=False), True
+            return self._replace(rtype, live, merged, None, call, record=False), False
 
     def _need_subresource(self, rtype: ResourceType, subresource: str | None) -> None:
         if subresource is None:
@@ -316,29 +408,61 @@ class Api:
             raise ApiError(404, f"the server could not find the requested resource ({rtype.plural}/{subresource})")
 
     def _replace(self, rtype: ResourceType, old: dict[str, Any], new: dict[str, Any], subresource: str | None,
-                 call: Call) -> dict[str, Any]:
+                 call: Call, record: bool = True, managed_as: str | None = None) -> dict[str, Any]:
         if subresource == "status":
             new = _status_change(old, new)
         else:
             _keep_server_fields(rtype, old, new)
             kinds.prepare_update(rtype.kind, new, old)
             self._crd_checks(rtype, new)
-        new["metadata"].pop("managedFields", None)
         self._schema_checks(rtype, new, call)
+        if record:
+            managed.record_update(old, new, self.schema(rtype), call.manager, rtype.api_version,
+                                  managed_as or subresource or "")
         ignored = ("metadata", "status") if rtype.status_subresource else ("metadata",)
         if _strip(new, *ignored) != _strip(old, *ignored):
             new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
         if new == old or call.dry_run:
             return new  # a no-op write keeps its resourceVersion, as on a real API server
-        if old["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
+        if old["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers") and \
+                not self._still_graceful(rtype, new):
             # The last finalizer is gone: the pending deletion completes.
-            return self.store.remove(rtype.key, old["metadata"].get("namespace", ""), old["metadata"]["name"]) or new
+            removed = self.store.remove(rtype.key, old["metadata"].get("namespace", ""), old["metadata"]["name"])
+            if removed is not None:
+                controllers.after_delete(self, rtype, removed, {})
+            return removed or new
         if rtype.key == CRD_KEY:
             new["status"] = crds.established_status(new, old["metadata"]["creationTimestamp"])
             for served in crds.resource_types(new):
                 self.registry.add(served)
         return self.store.write(rtype.key, new, "MODIFIED")
+
+    # --- delete ------------------------------------------------------------------------------
+
+    def _still_graceful(self, rtype: ResourceType, obj: dict[str, Any]) -> bool:
+        """A pod in graceful deletion waits for its kubelet even when no finalizer holds it."""
+        return rtype.key == PODS_KEY and bool(obj["metadata"].get("deletionGracePeriodSeconds"))
+
+    def _pod_grace(self, pod: dict[str, Any], options: dict[str, Any]) -> int:
+        """The grace period a pod's deletion gets: 0 (at once) unless a running kubelet must stop it."""
+        node = (pod.get("spec") or {}).get("nodeName")
+        finished = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+        if not node or finished or self.store.get(NODES_KEY, "", node) is None:
+            return 0  # never started, done, or orphaned: nothing to stop (pod strategy, PodGC)
+        grace = options.get("gracePeriodSeconds")
+        if grace is None:
+            grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds", DEFAULT_POD_GRACE_SECONDS)
+        return max(0, int(grace))
+
+    def _mark_deleting(self, rtype: ResourceType, obj: dict[str, Any], grace: int) -> dict[str, Any]:
+        meta = obj["metadata"]
+        if meta.get("deletionTimestamp") and meta.get("deletionGracePeriodSeconds", 0) <= grace:
+            return obj
+        moment = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=grace)
+        meta["deletionTimestamp"] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        meta["deletionGracePeriodSeconds"] = grace
+        return self.store.write(rtype.key, obj, "MODIFIED")
 
     def delete(self, rtype: ResourceType, namespace: str | None, name: str, options: dict[str, Any] | None = None,
                call: Call | None = None) -> dict[str, Any]:
@@ -356,14 +480,12 @@ class Api:
                 raise conflict(rtype.group_resource, name, rtype.group, rtype.plural)
             if call.dry_run:
                 return obj
-            if rtype.kind == "Namespace" and not rtype.group:
-                return self._terminate_namespace(obj)
+            if rtype.key == NAMESPACES_KEY:
+                return namespaces.terminate(self, obj)
+            if rtype.key == PODS_KEY and (grace := self._pod_grace(obj, options)) > 0:
+                return self._mark_deleting(rtype, obj, grace)
             if meta.get("finalizers") and not controllers.releasable(self, rtype, obj):
-                if not meta.get("deletionTimestamp"):
-                    meta["deletionTimestamp"] = now()
-                    meta["deletionGracePeriodSeconds"] = 0
-                    return self.store.write(rtype.key, obj, "MODIFIED")
-                return obj
+                return self._mark_deleting(rtype, obj, 0)
             if rtype.key == CRD_KEY:
                 self._remove_crd(obj)
             removed = self.store.remove(rtype.key, meta.get("namespace", ""), name) or obj
@@ -391,78 +513,14 @@ class Api:
         self.registry.remove_group_resource(group, plural)
         self.store.drop_kind(f"{group}/{plural}")
 
-    def _terminate_namespace(self, ns: dict[str, Any]) -> dict[str, Any]:
-        """Mark the namespace Terminating; its content and then itself go shortly after."""
-        name = ns["metadata"]["name"]
-        if (ns.get("status") or {}).get("phase") == "Terminating":
-            return ns
-        ns["metadata"]["deletionTimestamp"] = now()
-        ns["status"] = {"phase": "Terminating"}
-        stored = self.store.write(NAMESPACES_KEY, ns, "MODIFIED")
-        timer = threading.Timer(NAMESPACE_FINALIZE_SECONDS, self._finalize_namespace, args=(name,))
-        timer.daemon = True
-        self._timers = [t for t in self._timers if t.is_alive()] + [timer]
-        timer.start()
-        return stored
-
-    def _finalize_namespace(self, name: str) -> None:
-        """The namespace controller: delete the content (pods first, so claims are released), then the namespace."""
-        with self._write:
-            keys = sorted(self.store.namespaced_keys(name), key=lambda k: (k[0] != "/pods", k))
-            for key, obj_name in keys:
-                for rtype in self.registry.by_key(key)[:1]:
-                    try:
-                        self.delete(rtype, name, obj_name)
-                    except ApiError:
-                        pass  # gone already (collected with its owner)
-            for key, obj_name in self.store.namespaced_keys(name):
-                self.store.remove(key, name, obj_name)  # what other finalizers still hold
-            self.store.remove(NAMESPACES_KEY, "", name)
-
-    # --- watch ---------------------------------------------------------------------------
+    # --- watch -------------------------------------------------------------------------------
 
     def watch(self, rtype: ResourceType, namespace: str | None, label_selector: str | None,
               field_selector: str | None, resource_version: str | None,
               timeout_seconds: float | None) -> Iterator[dict[str, Any]]:
         """Watch events (ADDED/MODIFIED/DELETED, or one ERROR) until the timeout passes."""
         self._need_verb(rtype, "watch")
-        labels, fields = label_matcher(label_selector), field_matcher(field_selector, rtype.kind)
-        deadline = time.monotonic() + (timeout_seconds if timeout_seconds is not None else DEFAULT_WATCH_SECONDS)
-        start = None
-        if resource_version not in (None, "", "0"):
-            try:
-                start = int(resource_version)
-            except ValueError:
-                raise ApiError(400, f"invalid resourceVersion {resource_version!r}: expected a number") from None
-        return self._watch_events(rtype, namespace, lambda o: labels(o) and fields(o), start, deadline)
-
-    def _watch_events(self, rtype: ResourceType, namespace: str | None, match: Any, start: int | None,
-                      deadline: float) -> Iterator[dict[str, Any]]:
-        if start is None:
-            # No starting point: the current state first, as synthetic ADDED events.
-            items, rv = self.store.list(rtype.key, namespace)
-            for obj in items:
-                if match(obj):
-                    yield {"type": "ADDED", "object": obj}
-        else:
-            rv = start
-        while time.monotonic() < deadline and not self.store.closed:
-            events, fresh = self.store.events_after(rv)
-            if not fresh:
-                yield {"type": "ERROR", "object": ApiError(
-                    410, f"too old resource version: {rv} ({self.store.resource_version})", "Expired").status()}
-                return
-            for event in events:
-                rv = event.rv
-                if event.key != rtype.key or (namespace is not None and event.namespace != namespace):
-                    continue
-                now_matches = match(event.obj)
-                was_matching = event.old is not None and match(event.old)
-                if event.type == "MODIFIED" and now_matches != was_matching:
-                    kind = "ADDED" if now_matches else "DELETED"
-                elif now_matches:
-                    kind = event.type
-                else:
-                    continue
-                yield {"type": kind, "object": copy.deepcopy(event.obj)}
-            self.store.wait(rv, min(1.0, max(0.0, deadline - time.monotonic())))
+        labels, selected = label_matcher(label_selector), field_matcher(field_selector, rtype.kind)
+        start = watch.start_version(resource_version)
+        return watch.events(self.store, rtype, namespace, lambda o: labels(o) and selected(o), start,
+                            timeout_seconds)

@@ -1,6 +1,7 @@
 """What kube-controller-manager does when objects are deleted, as far as clients can observe it.
 
-- garbage collector: dependents (ownerReferences) go with their owner, unless orphaned;
+- garbage collector: dependents (ownerReferences) go with their owner, or lose their reference to it
+  when orphaned;
 - pvc-protection / pv-protection: a claim in use by a pod, or a volume bound to a claim,
   stays Terminating until that is no longer so;
 - PV controller: a deleted claim's volume is deleted (reclaimPolicy Delete) or Released.
@@ -60,6 +61,8 @@ def after_delete(api: Api, rtype: ResourceType, obj: dict[str, Any], options: di
     """React to an object that is gone: collect its dependents, release claims, reclaim volumes."""
     if options.get("propagationPolicy") != "Orphan" and not options.get("orphanDependents"):
         _collect_dependents(api, obj)
+    else:
+        _orphan_dependents(api, obj)
     namespace = obj["metadata"].get("namespace", "")
     if rtype.key == PODS:
         claims, _ = api.store.list(PVCS, namespace)
@@ -94,13 +97,25 @@ def _reclaim(api: Api, claim: dict[str, Any]) -> None:
             api.store.write(PVS, pv, "MODIFIED")
 
 
-def _collect_dependents(api: Api, owner: dict[str, Any]) -> None:
+def _dependents(api: Api, owner: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     uid = owner["metadata"]["uid"]
-    namespace = owner["metadata"].get("namespace")
-    for key, obj in api.store.all_items(namespace):
-        refs = obj["metadata"].get("ownerReferences") or []
-        if not any(ref.get("uid") == uid for ref in refs):
-            continue
+    return [(key, obj) for key, obj in api.store.all_items(owner["metadata"].get("namespace"))
+            if any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or [])]
+
+
+def _orphan_dependents(api: Api, owner: dict[str, Any]) -> None:
+    """The orphan finalizer's work: dependents stay, without their reference to the owner."""
+    uid = owner["metadata"]["uid"]
+    for key, obj in _dependents(api, owner):
+        refs = [r for r in obj["metadata"]["ownerReferences"] if r.get("uid") != uid]
+        obj["metadata"]["ownerReferences"] = refs
+        if not refs:
+            del obj["metadata"]["ownerReferences"]
+        api.store.write(key, obj, "MODIFIED")
+
+
+def _collect_dependents(api: Api, owner: dict[str, Any]) -> None:
+    for key, obj in _dependents(api, owner):
         for rtype in api.registry.by_key(key)[:1]:
             try:
                 api.delete(rtype, obj["metadata"].get("namespace"), obj["metadata"]["name"])

@@ -79,6 +79,7 @@ def resource_types(crd: dict[str, Any]) -> list[ResourceType]:
                 categories=tuple(names.get("categories") or ()),
                 schema=version["schema"]["openAPIV3Schema"],
                 crd=True,
+                printer_columns=tuple(version.get("additionalPrinterColumns") or ()),
             )
         )
     if not out:

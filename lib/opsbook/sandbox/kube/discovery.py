@@ -7,12 +7,17 @@ from typing import Any
 from opsbook.sandbox.kube.errors import ApiError
 from opsbook.sandbox.kube.resources import Registry
 
+# The Kubernetes version whose API server this emulates: the printers, server-side apply, the
+# workload controllers and the namespace deleter are read from the 1.32 line, so /version says
+# 1.32 unless told otherwise. It also picks the client: the installed kubectl is Google's
+# dispatcher, which runs the kubectl of the server's minor version (kubectl.1.32 here).
+KUBERNETES_VERSION = "1.32"
 # Patch release and build suffix EKS reports for the sandbox's cluster version.
 EKS_PATCH = "9"
 EKS_BUILD = "eks-8cce635"
 
 
-def version(kube_version: str) -> dict[str, Any]:
+def version(kube_version: str = KUBERNETES_VERSION) -> dict[str, Any]:
     """What /version answers on EKS (minor carries a '+', gitVersion the EKS build)."""
     major, minor = kube_version.split(".")[:2]
     return {

@@ -25,7 +25,8 @@ class ApiError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-        self.reason = reason or REASONS.get(code, "Unknown")
+        # None: the code's usual reason; "" is StatusReasonUnknown (a plain error the server did not classify)
+        self.reason = REASONS.get(code, "") if reason is None else reason
         # as on the API server, empty fields (the core group's "") are left out
         self.details = {k: v for k, v in details.items() if v not in (None, "")}
 
@@ -36,9 +37,10 @@ class ApiError(Exception):
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
             "code": self.code,
         }
+        if self.reason:
+            body["reason"] = self.reason
         if self.details:
             body["details"] = self.details
         return body

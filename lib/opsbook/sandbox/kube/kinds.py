@@ -16,6 +16,7 @@ DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]
 LABEL_NAMED = ("Namespace", "Service")
 # Kinds that accept status on create (the node's kubelet registers with its status).
 STATUS_ON_CREATE = ("Node",)
+APPS_KINDS = ("Deployment", "StatefulSet", "ReplicaSet", "DaemonSet")
 
 _SERVICE_CIDR = ipaddress.IPv4Network("172.20.0.0/16")
 _cluster_ips = itertools.count(10)
@@ -78,6 +79,41 @@ def _service(obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         port.setdefault("targetPort", port.get("port"))
 
 
+def _apps_defaults(kind: str, obj: dict[str, Any]) -> None:
+    """What k8s.io/kubernetes pkg/apis/apps/v1/defaults.go fills in on every write."""
+    spec = obj.setdefault("spec", {})
+    if kind != "DaemonSet":
+        spec.setdefault("replicas", 1)
+    if kind != "ReplicaSet":
+        spec.setdefault("revisionHistoryLimit", 10)
+    if kind == "Deployment":
+        strategy = spec.setdefault("strategy", {})
+        strategy.setdefault("type", "RollingUpdate")
+        if strategy["type"] == "RollingUpdate":
+            rolling = strategy.setdefault("rollingUpdate", {})
+            rolling.setdefault("maxUnavailable", "25%")
+            rolling.setdefault("maxSurge", "25%")
+        spec.setdefault("progressDeadlineSeconds", 600)
+    elif kind == "StatefulSet":
+        spec.setdefault("podManagementPolicy", "OrderedReady")
+        strategy = spec.setdefault("updateStrategy", {})
+        strategy.setdefault("type", "RollingUpdate")
+        if strategy["type"] == "RollingUpdate":
+            strategy.setdefault("rollingUpdate", {}).setdefault("partition", 0)
+        policy = spec.setdefault("persistentVolumeClaimRetentionPolicy", {})
+        policy.setdefault("whenDeleted", "Retain")
+        policy.setdefault("whenScaled", "Retain")
+    elif kind == "DaemonSet":
+        strategy = spec.setdefault("updateStrategy", {})
+        strategy.setdefault("type", "RollingUpdate")
+        if strategy["type"] == "RollingUpdate":
+            strategy.setdefault("rollingUpdate", {}).setdefault("maxUnavailable", 1)
+
+
+# Finalizers the StorageObjectInUseProtection admission plugin adds to every claim and volume.
+PROTECTION = {"PersistentVolumeClaim": "kubernetes.io/pvc-protection", "PersistentVolume": "kubernetes.io/pv-protection"}
+
+
 def prepare_create(kind: str, obj: dict[str, Any], status_subresource: bool) -> None:
     """Defaults and the status a new object of a built-in kind gets."""
     if status_subresource and kind not in STATUS_ON_CREATE:
@@ -96,8 +132,11 @@ def prepare_create(kind: str, obj: dict[str, Any], status_subresource: bool) -> 
         obj["status"] = {"phase": "Pending", "qosClass": _qos_class(spec)}
     elif kind in ("PersistentVolumeClaim", "PersistentVolume"):
         obj["status"] = {"phase": "Pending"}
-    elif kind in ("Deployment", "StatefulSet", "ReplicaSet"):
-        obj.setdefault("spec", {}).setdefault("replicas", 1)
+        finalizers = obj["metadata"].setdefault("finalizers", [])
+        if PROTECTION[kind] not in finalizers:
+            finalizers.append(PROTECTION[kind])
+    elif kind in APPS_KINDS:
+        _apps_defaults(kind, obj)
     elif kind == "Secret":
         _secret(obj)
     elif kind == "Service":
@@ -115,3 +154,5 @@ def prepare_update(kind: str, new: dict[str, Any], old: dict[str, Any]) -> None:
         _service(new, old)
     elif kind == "Pod" and "status" in new:
         new["status"].setdefault("qosClass", _qos_class(new.get("spec") or {}))
+    elif kind in APPS_KINDS:
+        _apps_defaults(kind, new)

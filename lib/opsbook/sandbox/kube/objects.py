@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import uuid
 from typing import Any
 
@@ -29,6 +30,11 @@ def short_hash(*parts: str, length: int = 10) -> str:
     """A stable name suffix in the alphabet Kubernetes' controllers use (pod-template-hash, pod names)."""
     digest = hashlib.sha256("/".join(parts).encode()).digest()
     return "".join(_ALPHABET[b % len(_ALPHABET)] for b in digest[:length])
+
+
+def revision_name(workload: str, template: dict[str, Any]) -> str:
+    """The controller revision of a pod template: `<workload>-<hash of the template>` (controller-revision-hash)."""
+    return f"{workload}-{short_hash(json.dumps(template, sort_keys=True, separators=(',', ':')))}"
 
 
 def owner(kind: str, api_version: str, obj: Any) -> dict[str, Any]:

@@ -27,6 +27,10 @@ class ResourceType:
     crd: bool = False
     # served by a computed view instead of the store (metrics.k8s.io)
     virtual: bool = False
+    # subresources besides status: "scale" (autoscaling/v1 Scale), "log" (text), "finalize"
+    subresources: tuple[str, ...] = ()
+    # a CRD version's additionalPrinterColumns (what its Table rows show)
+    printer_columns: tuple[dict[str, Any], ...] = field(default=(), compare=False, hash=False)
 
     @property
     def api_version(self) -> str:
@@ -61,31 +65,40 @@ class ResourceType:
             entry["categories"] = list(self.categories)
         entries = [entry]
         if self.status_subresource:
-            entries.append(
-                {
-                    "name": f"{self.plural}/status",
-                    "singularName": "",
-                    "namespaced": self.namespaced,
-                    "kind": self.kind,
-                    "verbs": ["get", "patch", "update"],
-                }
-            )
+            entries.append(self._subresource("status", self.kind, ["get", "patch", "update"]))
+        for sub in self.subresources:
+            entries.append(SUBRESOURCES[sub](self))
         return entries
+
+    def _subresource(self, name: str, kind: str, verbs: list[str], **extra: str) -> dict[str, Any]:
+        return {"name": f"{self.plural}/{name}", "singularName": "", "namespaced": self.namespaced, "kind": kind,
+                "verbs": verbs, **extra}
+
+
+# Discovery entries of the subresources besides status (as the API server lists them).
+SUBRESOURCES = {
+    "scale": lambda t: t._subresource("scale", "Scale", ["get", "patch", "update"], group="autoscaling",
+                                      version="v1"),
+    "log": lambda t: t._subresource("log", t.kind, ["get"]),
+    "finalize": lambda t: t._subresource("finalize", t.kind, ["update"]),
+}
 
 
 def _core(plural: str, kind: str, namespaced: bool = True, short: tuple[str, ...] = (), status: bool = False,
-          categories: tuple[str, ...] = ()) -> ResourceType:
-    return ResourceType("", "v1", plural, kind.lower(), kind, namespaced, short, status, categories=categories)
+          categories: tuple[str, ...] = (), subresources: tuple[str, ...] = ()) -> ResourceType:
+    return ResourceType("", "v1", plural, kind.lower(), kind, namespaced, short, status, categories=categories,
+                        subresources=subresources)
 
 
-def _apps(plural: str, kind: str, short: tuple[str, ...]) -> ResourceType:
-    return ResourceType("apps", "v1", plural, kind.lower(), kind, True, short, True, categories=("all",))
+def _apps(plural: str, kind: str, short: tuple[str, ...], subresources: tuple[str, ...] = ()) -> ResourceType:
+    return ResourceType("apps", "v1", plural, kind.lower(), kind, True, short, True, categories=("all",),
+                        subresources=subresources)
 
 
 BUILTIN: tuple[ResourceType, ...] = (
-    _core("namespaces", "Namespace", namespaced=False, short=("ns",), status=True),
+    _core("namespaces", "Namespace", namespaced=False, short=("ns",), status=True, subresources=("finalize",)),
     _core("nodes", "Node", namespaced=False, short=("no",), status=True),
-    _core("pods", "Pod", short=("po",), status=True, categories=("all",)),
+    _core("pods", "Pod", short=("po",), status=True, categories=("all",), subresources=("log",)),
     _core("services", "Service", short=("svc",), status=True, categories=("all",)),
     _core("configmaps", "ConfigMap", short=("cm",)),
     _core("secrets", "Secret"),
@@ -93,10 +106,11 @@ BUILTIN: tuple[ResourceType, ...] = (
     _core("persistentvolumeclaims", "PersistentVolumeClaim", short=("pvc",), status=True),
     _core("persistentvolumes", "PersistentVolume", namespaced=False, short=("pv",), status=True),
     _core("events", "Event", short=("ev",)),
-    _apps("deployments", "Deployment", ("deploy",)),
-    _apps("statefulsets", "StatefulSet", ("sts",)),
+    _apps("deployments", "Deployment", ("deploy",), ("scale",)),
+    _apps("statefulsets", "StatefulSet", ("sts",), ("scale",)),
     _apps("daemonsets", "DaemonSet", ("ds",)),
-    _apps("replicasets", "ReplicaSet", ("rs",)),
+    _apps("replicasets", "ReplicaSet", ("rs",), ("scale",)),
+    ResourceType("batch", "v1", "jobs", "job", "Job", True, (), True, categories=("all",)),
     ResourceType("storage.k8s.io", "v1", "storageclasses", "storageclass", "StorageClass", False, ("sc",)),
     ResourceType(
         "apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition",

@@ -13,7 +13,6 @@ from typing import Any
 
 import yaml
 from kubernetes import client, config
-from kubernetes.client.rest import ApiException
 
 from opsbook.errors import OpsbookError
 from opsbook.params import HelmRelease, Params
@@ -454,7 +453,7 @@ class ClusterSeed:
                      "template": {"metadata": {"labels": labels}, "spec": spec},
                      "volumeClaimTemplates": [claim_template]},
         })
-        revision = f"{name}-{objects.short_hash(namespace, name, yaml.safe_dump(spec))}"
+        revision = objects.revision_name(name, {"metadata": {"labels": labels}, "spec": spec})
         ready = 0
         for ordinal in range(workload.replicas):
             pod_name = f"{name}-{ordinal}"
@@ -504,9 +503,7 @@ class ClusterSeed:
         """What a CronJob of the workload left from its last run: a finished Job and its Succeeded pod.
 
         Velero backs both up and restores neither (pkg/restore/restore.go `isCompleted`), so a
-        restore drill must not count them as missing. The Job object needs the API server to
-        serve batch/v1; where it does not, its pod is seeded alone (as after the Job's deletion
-        with `--cascade=orphan`).
+        restore drill must not count them as missing.
         """
         name = f"{workload.name}-maintenance-{int(self.seeded_at.timestamp()) // 60}"  # a CronJob's naming
         started = self.seeded_at - FINISHED_JOB_AGE
@@ -520,7 +517,7 @@ class ClusterSeed:
         node = self.nodes[0]
         pod = self.core.create_namespaced_pod(namespace, {
             "metadata": {"name": f"{name}-{objects.short_hash(namespace, name, length=5)}", "labels": labels,
-                         "ownerReferences": [objects.owner("Job", "batch/v1", job)] if job is not None else []},
+                         "ownerReferences": [objects.owner("Job", "batch/v1", job)]},
             "spec": {**spec, "nodeName": node["name"]}})
         self.core.patch_namespaced_pod_status(pod.metadata.name, namespace, {"status": _succeeded_pod_status(
             pod, node["private_ip"], self.pod_ips.allocate(node["az"]), started, finished)})
@@ -528,18 +525,13 @@ class ClusterSeed:
 
     def _finished_job(self, namespace: str, name: str, labels: dict[str, str], spec: dict[str, Any],
                       started: dt.datetime, finished: dt.datetime) -> Any:
-        """The Job, Complete; None when the API server does not serve batch/v1 (404)."""
+        """The Job, Complete."""
         batch = client.BatchV1Api(self.core.api_client)
-        try:
-            job = batch.create_namespaced_job(namespace, {
-                "metadata": {"name": name, "labels": labels},
-                "spec": {"completions": 1, "parallelism": 1, "backoffLimit": 6, "manualSelector": True,
-                         "selector": {"matchLabels": {"batch.kubernetes.io/job-name": name}},
-                         "template": {"metadata": {"labels": labels}, "spec": spec}}})
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-            return None
+        job = batch.create_namespaced_job(namespace, {
+            "metadata": {"name": name, "labels": labels},
+            "spec": {"completions": 1, "parallelism": 1, "backoffLimit": 6, "manualSelector": True,
+                     "selector": {"matchLabels": {"batch.kubernetes.io/job-name": name}},
+                     "template": {"metadata": {"labels": labels}, "spec": spec}}})
         done = _kube_time(finished)
         batch.patch_namespaced_job_status(name, namespace, {"status": {
             "startTime": _kube_time(started), "completionTime": done, "succeeded": 1, "active": 0, "ready": 0,

@@ -25,10 +25,14 @@ class KubeService:
         from opsbook.sandbox.kube.seed import check_facts, seed_cluster
 
         check_facts(ctx.facts, ctx.params)  # fail before anything starts when the AWS seed did not run
-        self.server = KubeApiServer(kube_version=ctx.params.eks.version).start()
+        network = ctx.params.network
+        # the controllers start after the seed, which writes what they would have written
+        self.server = KubeApiServer(controllers=False,
+                                    pod_subnets=dict(zip(network.azs, network.private_subnets, strict=True))).start()
         try:
             kubeconfig = write_kubeconfig(ctx.state_dir / "kubeconfig", ctx.params.eks.cluster_name, self.server.url)
             seed_cluster(ctx.params, kubeconfig, ctx.facts)
+            self.server.start_controllers()
         except BaseException:
             self.stop()
             raise

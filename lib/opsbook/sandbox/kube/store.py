@@ -111,6 +111,11 @@ class Store:
             if self._rv <= rv and not self.closed:
                 self.cond.wait(timeout)
 
+    def poke(self) -> None:
+        """Wake whoever waits for events (a controller with new work)."""
+        with self.cond:
+            self.cond.notify_all()
+
     def close(self) -> None:
         with self.cond:
             self.closed = True

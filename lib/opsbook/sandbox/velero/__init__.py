@@ -4,8 +4,11 @@ It watches Backup, Restore and DeleteBackupRequest objects (and Schedules and
 BackupStorageLocations) and does what Velero v1.18 with the AWS plugin does against the
 sandbox: the object-store layout written to the BSL's bucket in moto, EBS snapshots of
 the PVs' volumes, volumes made from them on restore, the objects restored into the mapped
-namespace and their pods marked Ready. The stateful workloads' data (RabbitMQ vhosts,
-MariaDB databases on the real local servers) travels with the volumes (`dataplane.py`).
+namespace (the Kubernetes API emulator's controllers then bind the claims and start the
+pods, as a cluster's do). The stateful workloads' data (RabbitMQ vhosts, MariaDB databases
+on the real local servers) travels with the volumes (`dataplane.py`). It writes through
+the API as `velero-server` (its User-Agent, hence its field manager) and records no Events:
+Velero v1.18 records none for backups and restores.
 
 The awkward parts of the real one, as its source has them (each module cites its file):
 EBS snapshots still `pending` when the Backup is Completed (`pending.py`); PVs no

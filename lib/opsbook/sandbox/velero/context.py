@@ -20,6 +20,9 @@ from opsbook.sandbox.velero.dataplane import DataPlane
 
 log = logging.getLogger(__name__)
 GROUP, VERSION = "velero.io", "v1"
+# How the Velero server introduces itself (pkg/client/client.go buildUserAgent, basename `velero-server`
+# from pkg/cmd/server/server.go): the API server names its field manager after it.
+USER_AGENT = "velero-server/v1.18.1 (linux/amd64) 26ef8fa7df68dfa9ab8aa4669b8ac47340b0c510"
 AWS_CONFIG = botocore.config.Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5)
 
 
@@ -66,6 +69,7 @@ class Ctx:
 
     def __post_init__(self) -> None:
         self.api = config.new_client_from_config(config_file=self.kubeconfig)
+        self.api.user_agent = USER_AGENT
         self.core = client.CoreV1Api(self.api)
         self.apps = client.AppsV1Api(self.api)
         self.custom = client.CustomObjectsApi(self.api)

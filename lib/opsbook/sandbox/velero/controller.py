@@ -5,8 +5,7 @@ and BackupStorageLocations (checked on change), Namespaces and PersistentVolumes
 (deletions free the restored volumes and their data). A tick every second runs the
 schedules (Velero's schedule controller re-checks them every minute; a second here only
 makes a due backup come sooner), the storage-location checks, the GC and delayed work:
-pods turning Ready, and EBS snapshots leaving `pending` a while after their backup
-completed (`pending.py`).
+EBS snapshots leaving `pending` a while after their backup completed (`pending.py`).
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ log = logging.getLogger(__name__)
 WATCH_SECONDS = 5
 TICK_SECONDS = 1.0
 LOCATION_CHECK_SECONDS = 5.0
-READY_DELAY_SECONDS = 0.3
 NEW = ("", "New")
 
 
@@ -50,7 +48,7 @@ class Controller:
         # work item kind -> what runs it (`handle`)
         self._run_new: dict[str, Callable[[dict[str, Any]], Any]] = {
             "backups": self._run_backup,
-            "restores": self._run_restore,
+            "restores": lambda obj: restores.run(self.ctx, obj),
             "deletebackuprequests": lambda obj: deletion.run(self.ctx, obj),
         }
         self._on_change: dict[str, Callable[[str], Any]] = {
@@ -89,11 +87,6 @@ class Controller:
         for snap in backups.run(self.ctx, backup):
             seconds = default if snap.pending_seconds is None else snap.pending_seconds
             self.later(seconds, lambda snap=snap: pending.release(region, snap))
-
-    def _run_restore(self, restore: dict[str, Any]) -> None:
-        kubelet = restores.run(self.ctx, restore)
-        if kubelet is not None:
-            self.later(READY_DELAY_SECONDS, kubelet)
 
     def _reclaim_deleted_volumes(self, _: str) -> None:
         while not self.deleted_pvs.empty():

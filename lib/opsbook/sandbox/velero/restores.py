@@ -3,10 +3,30 @@
 It reads the backup's tarball and volume snapshot list back from S3, creates the items
 (in Velero's priority order) in the namespaces `namespaceMapping` names, restores each
 snapshotted PV from a new EBS volume made from its snapshot (under a `velero-clone-`
-name when the original PV still exists), loads the volume's data into the target
-namespace's vhost/database, and binds the claims. Pods of the restored StatefulSets are
-marked Ready shortly after the restore completes (`ready()`), as the kubelet would once
-the containers start.
+name when the original PV still exists), and loads the volume's data into the target
+namespace's vhost/database. What comes next is the cluster's, as on a real one: the PV
+controller binds each restored claim to its pre-bound volume in its own time, the
+scheduler places the restored pods and the kubelets start them, the StatefulSet controller
+adopts them (Velero drops owner references). Velero waits for none of it.
+
+What Velero does to each item it creates (pkg/restore/restore.go @v1.18.1):
+
+- `resetMetadataAndStatus`: generateName, selfLink, uid, resourceVersion, generation,
+  creationTimestamp, deletionTimestamp, deletionGracePeriodSeconds and ownerReferences
+  go, and the status; labels, annotations, finalizers and managedFields stay; the labels
+  `velero.io/backup-name` and `velero.io/restore-name` are added;
+- once created, the object's managedFields are patched back to the backed-up ones
+  ("restore the managedFields", a merge patch), so the restored object says who set what
+  as the original did;
+- pods (pkg/restore/actions/pod_action.go): no `spec.nodeName` (the scheduler places the
+  pod again) and no `spec.priority`, and the service account's token volume
+  (`<sa>-token-...`) and its mounts go;
+- claims (pkg/restore/actions/pvc_action.go): the binding, provisioner and selected-node
+  annotations go;
+- services (pkg/restore/actions/service_action.go): the cluster IP and node ports go.
+
+Velero records no Events for Backups or Restores (in v1.18.1 only the data mover and pod
+volume micro-services record any, pkg/util/kube/event.go's users), and neither does this.
 
 What Velero does not restore, and neither does this (`skip_reason`):
 
@@ -24,8 +44,6 @@ What Velero does not restore, and neither does this (`skip_reason`):
 from __future__ import annotations
 
 import copy
-import hashlib
-import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,13 +54,19 @@ from kubernetes.client.rest import ApiException
 from opsbook.formats.velero import gunzip_json, gzip_json, read_tarball, snapshot_pv_name
 from opsbook.sandbox.velero import items as items_mod
 from opsbook.sandbox.velero import volumes
-from opsbook.sandbox.velero.context import Ctx, Log, ObjectStore, now, stamp
+from opsbook.sandbox.velero.context import Ctx, Log, ObjectStore, stamp
 
 log = logging.getLogger(__name__)
 RESTORABLE_PHASES = ("Completed", "PartiallyFailed")
-STRIP_META = ("uid", "resourceVersion", "creationTimestamp", "selfLink", "managedFields", "generation",
-              "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences", "generateName")
-CLAIM_ANNOTATIONS = ("pv.kubernetes.io/bind-completed", "pv.kubernetes.io/bound-by-controller")
+# resetMetadata's keys (restore.go); managedFields and finalizers are not among them
+STRIP_META = ("generateName", "selfLink", "uid", "resourceVersion", "generation", "creationTimestamp",
+              "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences")
+# resetVolumeBindingInfo (restore.go) removes these from PVs and claims
+BINDING_ANNOTATIONS = ("pv.kubernetes.io/bind-completed", "pv.kubernetes.io/bound-by-controller")
+# pvc_action.go removePVCAnnotations
+CLAIM_ANNOTATIONS = (*BINDING_ANNOTATIONS, "volume.kubernetes.io/storage-provisioner",
+                     "volume.beta.kubernetes.io/storage-provisioner", "volume.kubernetes.io/selected-node",
+                     "velero.io/volume-snapshot-name", "velero.io/data-upload-name")
 NON_RESTORABLE = (
     "nodes", "events", "events.events.k8s.io", "backups.velero.io", "restores.velero.io",
     "resticrepositories.velero.io", "csinodes.storage.k8s.io", "volumeattachments.storage.k8s.io",
@@ -100,13 +124,13 @@ def _clean(obj: dict[str, Any], backup: str, restore: str, namespace: str | None
     return obj
 
 
-def run(ctx: Ctx, restore: dict[str, Any]) -> Callable[[], None] | None:
-    """Do the restore; return what the kubelet does next (`ready()` for its pods), if anything."""
+def run(ctx: Ctx, restore: dict[str, Any]) -> None:
+    """Do the restore: validate it, create its items, write its files and final status."""
     name = restore["metadata"]["name"]
     spec = restore.get("spec") or {}
     loaded = _load(ctx, restore)
     if loaded is None:
-        return None
+        return
     backup_name, store, tar_items, snapshots = loaded
     chosen = _choose(tar_items, spec)
     total = len(chosen)
@@ -120,11 +144,7 @@ def run(ctx: Ctx, restore: dict[str, Any]) -> Callable[[], None] | None:
         r.item(t)
         if done % 10 == 0 or done == total:
             ctx.status("restores", name, progress={"totalItems": total, "itemsRestored": done})
-    namespaces = sorted({r.target(t) or "" for t in chosen if t.namespace})
-    for ns in namespaces:
-        _bind_claims(ctx, ns, name)
     r.finish(store, chosen)
-    return lambda: ready(ctx, name, namespaces, r.statefulsets)
 
 
 def _load(ctx: Ctx, restore: dict[str, Any]) -> tuple[str, ObjectStore, list[Any], list[dict[str, Any]]] | None:
@@ -185,7 +205,6 @@ class _Restore:
     renamed: dict[str, str] = field(default_factory=dict)  # original PV name -> restored PV name
     warnings: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
-    statefulsets: list[tuple[str, str]] = field(default_factory=list)
     skipped: set[tuple[str, str | None, str]] = field(default_factory=set)  # (group resource, namespace, name)
 
     def target(self, t: Any) -> str | None:
@@ -227,12 +246,8 @@ class _Restore:
         obj = _clean(t.obj, self.backup_name, self.name, target_ns)
         if t.group_resource == "persistentvolumeclaims":
             _claim(obj, self.renamed)
-        elif t.group_resource == "services":
-            _service(obj)
-        elif t.group_resource == "statefulsets.apps":
-            self.statefulsets.append((target_ns or "", t.name))
-        elif t.group_resource == "secrets" and obj.get("type") == SA_TOKEN_TYPE:
-            _token_secret(obj)
+        elif t.group_resource in ITEM_ACTIONS:
+            ITEM_ACTIONS[t.group_resource](obj)
         result = _create(self.ctx, obj, target_ns)
         if result:
             self.warnings.append(result)
@@ -261,19 +276,22 @@ class _Restore:
 
 
 def _create(ctx: Ctx, obj: dict[str, Any], namespace: str | None) -> str:
-    """Create an object; an existing one is kept (a warning unless it is the default ServiceAccount)."""
+    """Create an object, then put its backed-up managedFields back; an existing one is kept (a warning
+    unless it is the default ServiceAccount)."""
     res = _resource(ctx, obj["apiVersion"], obj["kind"])
+    scope = {"namespace": namespace} if namespace else {}
     try:
-        if namespace:
-            res.create(body=obj, namespace=namespace)
-        else:
-            res.create(body=obj)
+        res.create(body=obj, **scope)
     except ApiException as exc:
         if exc.status != 409:
             raise
         if obj["kind"] == "ServiceAccount" and obj["metadata"]["name"] == "default":
             return ""
         return f"could not restore, {obj['kind']} \"{obj['metadata']['name']}\" already exists."
+    managed = obj["metadata"].get("managedFields")
+    if managed:  # the create added velero-server's own entry: the patch puts the backed-up list back
+        res.patch(body={"metadata": {"managedFields": managed}}, name=obj["metadata"]["name"],
+                  content_type="application/merge-patch+json", **scope)
     return ""
 
 
@@ -303,24 +321,22 @@ def _pv(ctx: Ctx, obj: dict[str, Any], record: dict[str, Any] | None, claims: di
     claim_ref = body["spec"].get("claimRef") or {}
     source_ns = claim_ref.get("namespace")
     target_ns = mapping.get(source_ns, source_ns)
-    try:
-        ctx.core.read_persistent_volume(name)
-        new_name = volumes.clone_name() if target_ns != source_ns else name
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-        new_name = name
-    if new_name == name and target_ns == source_ns:
+    exists = _pv_exists(ctx, name)
+    if exists and target_ns == source_ns:
         rlog.add("info", "PV already exists; not restored", name=name)
         return name
+    new_name = volumes.clone_name() if exists else name  # shouldRenamePV: mapped, and the original is there
     new_volume = volumes.volume_from_snapshot(ctx, record)
     volumes.set_volume_id(body, new_volume)
-    body["metadata"]["name"] = new_name
-    body["metadata"]["finalizers"] = ["kubernetes.io/pv-protection"]
-    body["metadata"].setdefault("annotations", {})["velero.io/original-pv-name"] = name
+    if new_name != name:
+        body["metadata"]["name"] = new_name
+        body["metadata"].setdefault("annotations", {})["velero.io/original-pv-name"] = name
+    for key in BINDING_ANNOTATIONS:  # resetVolumeBindingInfo: pre-bound to the claim by its name only
+        (body["metadata"].get("annotations") or {}).pop(key, None)
     body["spec"]["claimRef"] = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": target_ns,
                                 "name": claim_ref.get("name")}
-    ctx.core.create_persistent_volume(body)
+    if warning := _create(ctx, body, None):
+        raise RuntimeError(warning)
     pvc = claims.get((source_ns, claim_ref.get("name")))
     labels = ((pvc or {}).get("metadata") or {}).get("labels") or {}
     kind, service = labels.get("app.kubernetes.io/component"), labels.get("app.kubernetes.io/name")
@@ -329,6 +345,16 @@ def _pv(ctx: Ctx, obj: dict[str, Any], record: dict[str, Any] | None, claims: di
         ctx.dataplane.restore(snapshot_id, target_ns, service)
     rlog.add("info", "Restored PV from snapshot", name=new_name, volumeID=new_volume, snapshotID=snapshot_id)
     return new_name
+
+
+def _pv_exists(ctx: Ctx, name: str) -> bool:
+    try:
+        ctx.core.read_persistent_volume(name)
+        return True
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        return False
 
 
 def _claim(obj: dict[str, Any], renamed: dict[str, str]) -> None:
@@ -344,6 +370,8 @@ def _claim(obj: dict[str, Any], renamed: dict[str, str]) -> None:
 
 def _token_secret(obj: dict[str, Any]) -> None:
     """A token secret Velero restores (not an auto-created one): the cluster fills its token in again."""
+    if obj.get("type") != SA_TOKEN_TYPE:
+        return
     (obj["metadata"].get("annotations") or {}).pop(SA_UID_ANNOTATION, None)
     for key in ("token", "ca.crt"):
         (obj.get("data") or {}).pop(key, None)
@@ -358,59 +386,30 @@ def _service(obj: dict[str, Any]) -> None:
         port.pop("nodePort", None)
 
 
-def _bind_claims(ctx: Ctx, namespace: str, restore: str) -> None:
-    """The PV controller's part: restored claims and their volumes Bound to each other."""
-    for pvc in ctx.core.list_namespaced_persistent_volume_claim(
-            namespace, label_selector=f"velero.io/restore-name={restore}").items:
-        pv_name = pvc.spec.volume_name
-        if not pv_name:
-            continue
-        pv = ctx.core.read_persistent_volume(pv_name)
-        ctx.core.patch_persistent_volume(pv_name, {"spec": {"claimRef": {
-            "apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": namespace,
-            "name": pvc.metadata.name, "uid": pvc.metadata.uid, "resourceVersion": pvc.metadata.resource_version}}})
-        ctx.core.patch_persistent_volume_status(pv_name, {"status": {"phase": "Bound"}})
-        ctx.core.patch_namespaced_persistent_volume_claim(pvc.metadata.name, namespace, {"metadata": {"annotations": {
-            "pv.kubernetes.io/bind-completed": "yes", "pv.kubernetes.io/bound-by-controller": "yes"}}})
-        ctx.core.patch_namespaced_persistent_volume_claim_status(pvc.metadata.name, namespace, {"status": {
-            "phase": "Bound", "accessModes": pv.spec.access_modes, "capacity": pv.spec.capacity}})
+def _pod(obj: dict[str, Any]) -> None:
+    """pod_action.go: the scheduler places the pod again, its priority class sets its priority again,
+    and the service account token volume the cluster mounts by itself is left out."""
+    spec = obj.setdefault("spec", {})
+    spec.pop("nodeName", None)
+    spec.pop("priority", None)
+    token = f"{spec.get('serviceAccountName', '')}-token-"
+    _keep_named(spec, "volumes", token)
+    for container in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
+        _keep_named(container, "volumeMounts", token)
 
 
-def _pod_ip(ctx: Ctx, namespace: str, pod: str) -> str:
-    """A stable address in a private subnet (the VPC CNI gives pods VPC addresses)."""
-    subnets = ctx.params.network.private_subnets
-    digest = int(hashlib.sha256(f"{namespace}/{pod}".encode()).hexdigest(), 16)
-    net = ipaddress.IPv4Network(subnets[digest % len(subnets)])
-    return str(net[2048 + digest % max(1, net.num_addresses // 2 - 2048)])
+def _keep_named(holder: dict[str, Any], key: str, dropped_prefix: str) -> None:
+    """Drop the list entries whose name starts with the prefix (an empty list is left out, as Go's nil)."""
+    kept = [v for v in holder.get(key) or [] if not str(v.get("name", "")).startswith(dropped_prefix)]
+    if kept:
+        holder[key] = kept
+    else:
+        holder.pop(key, None)
 
 
-def ready(ctx: Ctx, restore: str, namespaces: list[str], statefulsets: list[tuple[str, str]]) -> None:
-    """The kubelet's part: the restored pods Running and Ready; the StatefulSets' status counts them."""
-    stamp_now = stamp(now())
-    for namespace in namespaces:
-        for pod in ctx.core.list_namespaced_pod(namespace, label_selector=f"velero.io/restore-name={restore}").items:
-            name = pod.metadata.name
-            pod_ip = (pod.status.pod_ip if pod.status else None) or _pod_ip(ctx, namespace, name)
-            ctx.core.patch_namespaced_pod_status(name, namespace, {"status": {
-                "phase": "Running", "podIP": pod_ip, "podIPs": [{"ip": pod_ip}], "startTime": stamp_now,
-                "conditions": [{"type": t, "status": "True", "lastTransitionTime": stamp_now}
-                               for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")],
-                "containerStatuses": [{"name": c.name, "image": c.image, "imageID": "", "ready": True,
-                                       "started": True, "restartCount": 0,
-                                       "state": {"running": {"startedAt": stamp_now}}}
-                                      for c in pod.spec.containers or []],
-            }})
-    for namespace, name in statefulsets:
-        try:
-            sts = ctx.apps.read_namespaced_stateful_set(name, namespace)
-        except ApiException:
-            continue
-        replicas = sts.spec.replicas or 0
-        selector = ",".join(f"{k}={v}" for k, v in (sts.spec.selector.match_labels or {}).items())
-        # a pod the backup did not hold is not made here (the StatefulSet controller's job): not ready
-        pods = {p.metadata.name for p in ctx.core.list_namespaced_pod(namespace, label_selector=selector).items}
-        ready_count = sum(1 for i in range(replicas) if f"{name}-{i}" in pods)
-        ctx.apps.patch_namespaced_stateful_set_status(name, namespace, {"status": {
-            "replicas": replicas, "readyReplicas": ready_count, "currentReplicas": ready_count,
-            "updatedReplicas": ready_count, "availableReplicas": ready_count,
-            "observedGeneration": sts.metadata.generation or 1}})
+# The restore item actions Velero registers by default for these resources (besides the claims').
+ITEM_ACTIONS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "pods": _pod,
+    "services": _service,
+    "secrets": _token_secret,
+}
