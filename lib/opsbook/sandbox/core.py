@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -37,6 +38,8 @@ class SandboxContext:
     env: dict[str, str] = field(default_factory=dict)
     # facts one service's seed hands to the next (e.g. EBS volume ids for the PVs)
     facts: dict[str, object] = field(default_factory=dict)
+    # what a service wants done once every service has started (e.g. moto's ids random again)
+    on_started: list[Callable[[], None]] = field(default_factory=list)
 
 
 class SandboxService(Protocol):
@@ -75,6 +78,8 @@ class Sandbox:
                 self.services.append(service)
                 ctx.env.update(service.start(ctx))
                 self.timings[name] = time.monotonic() - begun
+            for action in ctx.on_started:
+                action()
         except BaseException:
             self.stop()
             raise
@@ -84,12 +89,24 @@ class Sandbox:
         return self.env
 
     def stop(self) -> None:
-        for service in reversed(self.services):
-            try:
-                service.stop()
-            except Exception:  # noqa: BLE001 - stopping must reach every service
-                pass
+        """Stop every service: all but the first at once (each mostly waits for its server
+        threads to notice), then the first, which the others may use while they stop."""
+        first, *rest = self.services or [None]
+        stoppers = [threading.Thread(target=_stop_quietly, args=(s,), name=f"stop-{s.name}") for s in rest]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join()
+        if first is not None:
+            _stop_quietly(first)
         self.services.clear()
+
+
+def _stop_quietly(service: SandboxService) -> None:
+    try:
+        service.stop()
+    except Exception:  # noqa: BLE001 - stopping must reach every service
+        pass
 
 
 @contextmanager
