@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
 from rich.table import Table
 
 from opsbook.commands import COMMANDS
 from opsbook.commands.common import ENV_OPTION, console, handles_errors
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 def _table(frame: pd.DataFrame, title: str) -> Table:
+    import pandas as pd  # on use: `opsbook --help` starts without pandas
+
     table = Table(*[str(c) for c in frame.columns], title=title)
     for row in frame.itertuples(index=False):
         table.add_row(*["" if pd.isna(v) else str(v) for v in row])

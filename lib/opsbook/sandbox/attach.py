@@ -21,7 +21,6 @@ from pathlib import Path
 from opsbook.errors import OpsbookError
 from opsbook.params import Params, project_root
 from opsbook.sandbox.core import Sandbox
-from opsbook.sandbox.local_servers import pid_alive
 
 SANDBOX_ENV_MARK = "OPSBOOK_SANDBOX_ENV"
 _IN_PROCESS: dict[str, Sandbox] = {}
@@ -36,6 +35,8 @@ def running_daemon(env: str) -> dict | None:
     path = state_file(env)
     if not path.is_file():
         return None
+    from opsbook.sandbox.local_servers import pid_alive  # with its clients, only when a state file exists
+
     state = json.loads(path.read_text())
     if not pid_alive(state["pid"]):
         path.unlink(missing_ok=True)
@@ -122,6 +123,8 @@ def up(params: Params, wait_seconds: float = 120) -> dict:
 
 
 def down(env: str) -> bool:
+    from opsbook.sandbox.local_servers import pid_alive
+
     state = running_daemon(env)
     if state is None:
         return False
