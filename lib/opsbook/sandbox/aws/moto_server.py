@@ -6,12 +6,20 @@ ids for years, and the cost service's generated CUR, which bills those ids, is t
 once per params and reused (sandbox/cost/service.py). Once every service has started, the
 generator is reseeded from the OS, so what runs create afterwards (snapshots, restored
 instances, volumes) gets fresh ids, as AWS never hands out an id twice.
+
+Two of moto's costs at every start are left out (`quicken_moto`), neither changing an answer:
+the EC2 backend's catalogue of public AMIs (moto's own switch MOTO_EC2_LOAD_DEFAULT_AMIS; the
+estate's nodes run an image nobody describes), and the botocore session moto builds, reading
+botocore's endpoint data, for every EKS role-ARN check (moto/eks/utils.py): one session
+answers the same list of partitions every time.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
+import os
 
 from opsbook.params import Params
 from opsbook.sandbox.core import SandboxContext
@@ -24,11 +32,20 @@ def estate_seed(params: Params) -> int:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
 
 
+def quicken_moto() -> None:
+    import boto3
+    import moto.eks.utils
+
+    os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    moto.eks.utils.Session = functools.cache(boto3.Session)  # type: ignore[attr-defined]
+
+
 @SERVICES.register("aws")
 class MotoService:
     """moto's server in a thread of this process, reached through AWS_ENDPOINT_URL."""
 
     name = "aws"
+    needs = ()
 
     def __init__(self) -> None:
         self.server = None
@@ -38,6 +55,7 @@ class MotoService:
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log per request
+        quicken_moto()
         # port 0: the OS picks a free port at bind time (no window for another process to take it)
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.server.start()

@@ -239,6 +239,7 @@ class QuotasService:
     """The emulator in a thread of this process, reached through AWS_ENDPOINT_URL_SERVICE_QUOTAS."""
 
     name = "service-quotas"
+    needs = ()
 
     def __init__(self) -> None:
         self.server: Any = None

@@ -208,6 +208,7 @@ class CostService:
     """CUR in S3, budgets, and the cost emulators."""
 
     name = "cost"
+    needs = ("aws",)  # bills the ids of the AWS seed
 
     def __init__(self) -> None:
         self.server: JsonApiServer | None = None

@@ -46,6 +46,7 @@ class DatadogService:
     """The emulator's HTTP server in a thread of this process."""
 
     name = "datadog"
+    needs = ("aws",)  # its keys are in SSM
 
     def __init__(self) -> None:
         self.server = None
