@@ -8,6 +8,7 @@ notebook), `report.html` (code hidden, for readers who are not engineers),
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -181,6 +182,9 @@ def _sandbox_started(starting: SandboxStart, run_dir: Path) -> None:
         starting.wait()
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)  # no cell ran: there is no evidence to keep
+        for folder in (run_dir.parent, run_dir.parent.parent):  # <name>/ and <env>/ when now empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise
 
 

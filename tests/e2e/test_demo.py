@@ -1,7 +1,7 @@
 """`opsbook demo --jobs 2` against `--jobs 1` on the session's sandbox: the same statuses and
 headlines, every run in the index. The demo runs over a checkout holding some of the notebooks
-(OPSBOOK_ROOT): holders of the `rds` lock (the health check and two RDS drills), a Velero
-reader, and notebooks that lock nothing, so both the waiting and the running together happen."""
+(OPSBOOK_ROOT): holders of the `rds` lock (the health check shares it, two RDS drills hold it
+alone) and one that locks nothing, so both the waiting and the running together happen."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from opsbook.report.index import headline
 
 from tests.e2e.helpers import ROOT, opsbook
 
-SUBSET = ["runbooks/health-check", "runbooks/rds-failover-drill", "runbooks/rds-snapshot-restore-drill",
-          "runbooks/velero-backup-audit", "runbooks/certificate", "notebooks/datadog-poc-cost"]
+SUBSET = ["runbooks/certificate", "runbooks/health-check", "runbooks/rds-failover-drill",
+          "runbooks/rds-snapshot-restore-drill"]
 
 
 def _checkout(tmp_path: Path) -> Path:
