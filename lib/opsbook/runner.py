@@ -4,6 +4,10 @@
 notebook), `report.html` (code hidden, for readers who are not engineers),
 `results.json` (status, duration, masked parameters, git commit, records) and
 `records.jsonl` (what `opsbook.record()` appended while the kernel ran).
+
+When a run must start its sandbox (a sandbox env, none exported here, none kept by
+`opsbook sandbox up`), the sandbox starts in a thread while the kernel boots in its own
+process, and the kernel gets the sandbox's env before the notebook's first cell.
 """
 
 from __future__ import annotations
@@ -198,8 +202,10 @@ class _JoinSandbox:
     def __call__(self, client: OpsbookNotebookClient) -> None:
         warm = client.run_silently("import opsbook")
         sandbox = self.starting.wait()
-        client.settle(warm)
-        client.settle(client.run_silently(f"import os\nos.environ.update({sandbox.env!r})"))
+        client.settle(warm)  # a failed import shows again, in the notebook's own cell
+        reply = client.settle(client.run_silently(f"import os\nos.environ.update({sandbox.env!r})"))
+        if reply["status"] != "ok":
+            raise RuntimeError(f"the kernel did not take the sandbox's env: {reply.get('evalue', reply)}")
 
 
 def run_notebook(
