@@ -193,14 +193,15 @@ def _sandbox_started(starting: SandboxStart, run_dir: Path) -> None:
 
 
 class _JoinSandbox:
-    """Before the first cell: the kernel imports opsbook while the sandbox finishes starting,
-    then gets the sandbox's env, as if it had been there when the kernel started."""
+    """Before the first cell: the kernel imports what every notebook's `open_env` needs while
+    the sandbox finishes starting, then gets the sandbox's env, as if it had been there when
+    the kernel started."""
 
     def __init__(self, starting: SandboxStart) -> None:
         self.starting = starting
 
     def __call__(self, client: OpsbookNotebookClient) -> None:
-        warm = client.run_silently("import opsbook")
+        warm = client.run_silently("import opsbook.clients")
         sandbox = self.starting.wait()
         client.settle(warm)  # a failed import shows again, in the notebook's own cell
         reply = client.settle(client.run_silently(f"import os\nos.environ.update({sandbox.env!r})"))
