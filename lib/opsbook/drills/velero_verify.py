@@ -17,6 +17,8 @@ the next step needs.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -161,7 +163,14 @@ def _group_version(item: TarItem) -> str:
 def restored_object_rows(api_client: Any, stored: StoredBackup, source_ns: str,
                          target_ns: str) -> list[dict[str, Any]]:
     """Every object the backup holds of the source namespace exists in the target namespace."""
-    dyn = dynamic.DynamicClient(api_client)
+    # a discovery cache of this call's own: the client's default, a file in /tmp named by the
+    # server's host:port, is shared with whatever else listened there (and written by all at once)
+    with tempfile.TemporaryDirectory(prefix="opsbook-discovery-") as cache:
+        dyn = dynamic.DynamicClient(api_client, cache_file=os.path.join(cache, "discovery.json"))
+        return _restored_rows(dyn, stored, source_ns, target_ns)
+
+
+def _restored_rows(dyn: Any, stored: StoredBackup, source_ns: str, target_ns: str) -> list[dict[str, Any]]:
     rows = []
     for item in sorted((i for i in stored.items if i.namespace == source_ns), key=lambda i: (i.group_resource, i.name)):
         if item.group_resource in NOT_RESTORED:

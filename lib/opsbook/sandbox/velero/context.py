@@ -6,6 +6,7 @@ import datetime as dt
 import gzip
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -68,7 +69,9 @@ class Ctx:
         self.core = client.CoreV1Api(self.api)
         self.apps = client.AppsV1Api(self.api)
         self.custom = client.CustomObjectsApi(self.api)
-        self.dyn = dynamic.DynamicClient(self.api)
+        # its discovery cache beside the kubeconfig: the client's default, a file in /tmp named by
+        # host:port, is shared with every other API server that ever listened on that port
+        self.dyn = dynamic.DynamicClient(self.api, cache_file=str(Path(self.kubeconfig).with_name("discovery.json")))
         self.ec2 = self.aws("ec2")
         self.s3 = self.aws("s3")
 
