@@ -25,8 +25,11 @@ browser:
 demo: $(STAMP) services
 	$(BIN)/opsbook demo
 
+# Tests run in parallel, one sandbox per worker (tests/conftest.py); a module's tests stay on
+# one worker (--dist loadscope), as its module fixtures and order-dependent checks expect.
+TEST_WORKERS ?= auto
 test: $(STAMP) services
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 # the demo on 20 generated estates (a new seed each time, printed; OPSBOOK_ESTATE_SEED=<n> replays it)
 estates: $(STAMP) services

@@ -4,12 +4,18 @@
 notebook), `report.html` (code hidden, for readers who are not engineers),
 `results.json` (status, duration, masked parameters, git commit, records) and
 `records.jsonl` (what `opsbook.record()` appended while the kernel ran).
+
+When a run must start its sandbox (a sandbox env, none exported here, none kept by
+`opsbook sandbox up`), the sandbox starts in a thread while the kernel boots in its own
+process, and the kernel gets the sandbox's env before the notebook's first cell.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -22,8 +28,11 @@ from typing import Any
 import nbformat
 import papermill
 from jupyter_client.manager import AsyncKernelManager
+from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 from papermill.exceptions import PapermillExecutionError
+from papermill.log import logger
+from papermill.utils import merge_kwargs, remove_args
 from traitlets import Unicode, default
 
 from opsbook.clients import RUN_ID_ENV, Env, new_run_id
@@ -33,38 +42,76 @@ from opsbook.params import Params, load_params, project_root
 from opsbook.report.html import write_report
 from opsbook.report.xlsx import write_workbook
 from opsbook.results import RESULTS_FILE_ENV, read_records
-from opsbook.sandbox.attach import ensure_reachable
+from opsbook.sandbox.attach import SandboxStart, begin, ensure_reachable
 from opsbook.sandbox.core import exported
 from opsbook.secrets import mask
 
 CellCallback = Callable[[str, int, int, str], None]  # event ("start"/"end"/"error"), index, total, label
+BeforeCells = Callable[["OpsbookNotebookClient"], None]
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
+class OpsbookNotebookClient(PapermillNotebookClient):
+    """papermill's client, with a step between the kernel's start and the notebook's first cell."""
+
+    def __init__(self, nb_man: Any, before_cells: BeforeCells | None = None, **kwargs: Any) -> None:
+        super().__init__(nb_man, **kwargs)
+        self.before_cells = before_cells
+
+    def papermill_execute_cells(self) -> None:
+        if self.before_cells is not None:
+            self.before_cells(self)
+        super().papermill_execute_cells()
+
+    def run_silently(self, code: str) -> str:
+        """Send code the notebook does not show; returns the request's id (see `settle`)."""
+        return self.kc.execute(code, silent=True, store_history=False)
+
+    def settle(self, msg_id: str) -> dict[str, Any]:
+        """The reply to a silent request (requests must be settled in the order sent)."""
+        return self.wait_for_reply(msg_id)["content"]
+
+
 class OpsbookEngine(NBClientEngine):
-    """papermill's nbclient engine, telling a callback when each cell starts and ends."""
+    """papermill's nbclient engine: a callback told when each cell starts and ends, and an
+    optional step before the first cell (`before_cells`, given the client)."""
 
     @classmethod
-    def execute_managed_notebook(cls, nb_man, kernel_name, on_cell: CellCallback | None = None, **kwargs):
+    def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None, stderr_file=None,
+                                 start_timeout=60, execution_timeout=None, on_cell: CellCallback | None = None,
+                                 before_cells: BeforeCells | None = None, **kwargs):
         if on_cell is not None:
-            total = len(nb_man.nb.cells)
-            start, complete, failed = nb_man.cell_start, nb_man.cell_complete, nb_man.cell_exception
+            _report_cells(nb_man, on_cell)
+        # NBClientEngine.execute_managed_notebook's own handling of its arguments, with our client
+        kwargs = remove_args(["input_path"], **kwargs)
+        final = merge_kwargs(
+            remove_args(["timeout", "startup_timeout"], **kwargs),
+            timeout=execution_timeout if execution_timeout else kwargs.get("timeout"), startup_timeout=start_timeout,
+            kernel_name=kernel_name, log=logger, log_output=log_output, stdout_file=stdout_file,
+            stderr_file=stderr_file,
+        )
+        return OpsbookNotebookClient(nb_man, before_cells=before_cells, **final).execute()
 
-            def cell_start(cell, cell_index=None, **kw):
-                on_cell("start", cell_index or 0, total, _label(cell))
-                return start(cell, cell_index, **kw)
 
-            def cell_complete(cell, cell_index=None, **kw):
-                result = complete(cell, cell_index, **kw)
-                on_cell("end", cell_index or 0, total, _label(cell))
-                return result
+def _report_cells(nb_man: Any, on_cell: CellCallback) -> None:
+    """Wrap the notebook manager's cell hooks so that `on_cell` hears of each start and end."""
+    total = len(nb_man.nb.cells)
+    start, complete, failed = nb_man.cell_start, nb_man.cell_complete, nb_man.cell_exception
 
-            def cell_exception(cell, cell_index=None, **kw):
-                on_cell("error", cell_index or 0, total, _label(cell))
-                return failed(cell, cell_index, **kw)
+    def cell_start(cell, cell_index=None, **kw):
+        on_cell("start", cell_index or 0, total, _label(cell))
+        return start(cell, cell_index, **kw)
 
-            nb_man.cell_start, nb_man.cell_complete, nb_man.cell_exception = cell_start, cell_complete, cell_exception
-        return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+    def cell_complete(cell, cell_index=None, **kw):
+        result = complete(cell, cell_index, **kw)
+        on_cell("end", cell_index or 0, total, _label(cell))
+        return result
+
+    def cell_exception(cell, cell_index=None, **kw):
+        on_cell("error", cell_index or 0, total, _label(cell))
+        return failed(cell, cell_index, **kw)
+
+    nb_man.cell_start, nb_man.cell_complete, nb_man.cell_exception = cell_start, cell_complete, cell_exception
 
 
 papermill_engines.register("opsbook", OpsbookEngine)
@@ -125,6 +172,44 @@ def preflight(params: Params) -> None:
     Env(params=params, run_id="preflight")._base_session  # noqa: B018 - raises CredentialsError
 
 
+def _begin(params: Params) -> SandboxStart | None:
+    """preflight(), except that a sandbox to start starts in the background (returned): the
+    kernel boots meanwhile on the other core. Its credentials are the sandbox's own."""
+    starting = begin(params)
+    if starting is None:
+        Env(params=params, run_id="preflight")._base_session  # noqa: B018 - raises CredentialsError
+    return starting
+
+
+def _sandbox_started(starting: SandboxStart, run_dir: Path) -> None:
+    """A sandbox that failed to start fails the run as preflight() would: no run folder."""
+    try:
+        starting.wait()
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)  # no cell ran: there is no evidence to keep
+        for folder in (run_dir.parent, run_dir.parent.parent):  # <name>/ and <env>/ when now empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
+class _JoinSandbox:
+    """Before the first cell: the kernel imports what every notebook's `open_env` needs while
+    the sandbox finishes starting, then gets the sandbox's env, as if it had been there when
+    the kernel started."""
+
+    def __init__(self, starting: SandboxStart) -> None:
+        self.starting = starting
+
+    def __call__(self, client: OpsbookNotebookClient) -> None:
+        warm = client.run_silently("import opsbook.clients")
+        sandbox = self.starting.wait()
+        client.settle(warm)  # a failed import shows again, in the notebook's own cell
+        reply = client.settle(client.run_silently(f"import os\nos.environ.update({sandbox.env!r})"))
+        if reply["status"] != "ok":
+            raise RuntimeError(f"the kernel did not take the sandbox's env: {reply.get('evalue', reply)}")
+
+
 def run_notebook(
     name: str,
     env: str | Params,
@@ -142,7 +227,7 @@ def run_notebook(
         if key not in info.parameters or key == "env":
             known = ", ".join(k for k in info.parameters if k != "env") or "(none)"
             raise UsageError(f"{info.name} has no parameter {key!r}; its parameters are: {known}")
-    preflight(params)
+    starting = _begin(params)
 
     run_id = new_run_id()
     started = datetime.now(UTC)
@@ -160,13 +245,15 @@ def run_notebook(
             papermill.execute_notebook(
                 str(path), str(run_dir / "output.ipynb"), parameters=parameters, kernel_name="python3",
                 engine_name="opsbook", progress_bar=False, cwd=str(root), on_cell=on_cell,
-                kernel_manager_class=IpcKernelManager,
+                kernel_manager_class=IpcKernelManager, before_cells=starting and _JoinSandbox(starting),
             )
         except PapermillExecutionError as exc:
             error = _failure(exc)
         except Exception as exc:  # noqa: BLE001 - a dead kernel or timeout still leaves evidence
             error = {"cell": None, "cell_index": None, "source": "", "ename": type(exc).__name__,
                      "evalue": _ANSI.sub("", str(exc))[:500], "traceback_tail": []}
+    if starting is not None:
+        _sandbox_started(starting, run_dir)
     duration = time.monotonic() - t0
     status = "failed" if error else "passed"
     records = read_records(records_file)

@@ -40,7 +40,7 @@ def write(seed: int = SEED, count: int = typer.Option(1, "--count", min=1),
 def check(seed: int = SEED, count: int = typer.Option(20, "--count", min=1),
           runs_dir: Path = typer.Option(None, "--runs-dir", help="Where runs go (default: runs/estates/).")) -> None:
     """The demo on generated estates, one sandbox each: every runbook and notebook must pass."""
-    from opsbook.demo import check_estates
+    from opsbook.estate_check import check_estates
 
     results = check_estates(_base(seed), count, runs_dir or project_root() / "runs" / "estates", console)
     if not all(r.ok for r in results):

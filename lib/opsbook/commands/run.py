@@ -114,6 +114,8 @@ class _progress:
 def demo(
     env: str = typer.Option("sandbox", "--env", "-e", help="Environment to run everything against."),
     runs_dir: Path = typer.Option(None, "--runs-dir", help="Where run folders go (default: runs/)."),
+    jobs: int = typer.Option(None, "--jobs", "-j", help="Runs at a time (default: the number of cores).",
+                             min=1),
 ) -> None:
     """The main job: every runbook and notebook on the sandbox, then runs/index.html.
 
@@ -121,7 +123,7 @@ def demo(
     """
     from opsbook.demo import run_all
 
-    summary = run_all(env, runs_root=runs_dir, console=console)
+    summary = run_all(env, runs_root=runs_dir, console=console, jobs=jobs)
     if not all(r.ok for r in summary.results):
         raise typer.Exit(1)
 

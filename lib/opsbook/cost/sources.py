@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -93,7 +94,7 @@ def sync_periods(s3: Any, url: str, wanted: list[str] | None, root: Path) -> Pat
             tag = f"{obj['Size']}:{obj['ETag']}"
             if target.is_file() and stamp.is_file() and stamp.read_text() == tag:
                 continue
-            tmp = target.with_suffix(".part")
+            tmp = target.with_name(f".{name}.{os.getpid()}.part")  # a writer's own: runs may sync at once
             s3.download_file(bucket, obj["Key"], str(tmp))
             tmp.replace(target)
             stamp.write_text(tag)

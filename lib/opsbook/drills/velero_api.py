@@ -7,15 +7,18 @@ object until it reaches a terminal phase or the timeout passes, reporting progre
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes import client, watch
+from kubernetes import client, dynamic, watch
 from kubernetes.client.rest import ApiException
 
 from opsbook.errors import OpsbookError, UsageError
@@ -209,3 +212,15 @@ def pv_volume_id(pv: Any) -> str | None:
     if pv.spec.aws_elastic_block_store:
         return pv.spec.aws_elastic_block_store.volume_id.rsplit("/", 1)[-1]
     return None
+
+
+@contextlib.contextmanager
+def fresh_discovery(api_client: Any) -> Iterator[Any]:
+    """A dynamic client whose discovery is read now, into a cache of its own.
+
+    The client's default cache is a file in /tmp named by the server's host:port, shared with
+    every API server that listened there and kept for hours: a kind installed since (a CRD)
+    or a different server on a reused port would be looked up in a stale list.
+    """
+    with tempfile.TemporaryDirectory(prefix="opsbook-discovery-") as folder:
+        yield dynamic.DynamicClient(api_client, cache_file=os.path.join(folder, "discovery.json"))

@@ -22,10 +22,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes import client, dynamic
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from opsbook.drills.velero_api import pv_volume_id
+from opsbook.drills.velero_api import fresh_discovery, pv_volume_id
 from opsbook.drills.velero_verify import StoredBackup, describe_snapshots, row
 from opsbook.formats.velero import TarItem
 
@@ -80,7 +80,12 @@ class Skipped:
 def restored_object_rows(api_client: Any, stored: StoredBackup, source_ns: str,
                          target_ns: str) -> tuple[list[dict[str, Any]], list[Skipped]]:
     """Every object the backup holds of the source namespace exists in the target one (Velero's skips aside)."""
-    dyn = dynamic.DynamicClient(api_client)
+    with fresh_discovery(api_client) as dyn:
+        return _rows_with(dyn, api_client, stored, source_ns, target_ns)
+
+
+def _rows_with(dyn: Any, api_client: Any, stored: StoredBackup, source_ns: str,
+               target_ns: str) -> tuple[list[dict[str, Any]], list[Skipped]]:
     accounts = _service_accounts(client.CoreV1Api(api_client), stored, source_ns, target_ns)
     rows, skipped = [], []
     for item in sorted((i for i in stored.items if i.namespace == source_ns), key=lambda i: (i.group_resource, i.name)):

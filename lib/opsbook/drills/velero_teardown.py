@@ -22,10 +22,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kubernetes import client, dynamic
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from opsbook.drills.velero_api import DELETE_TERMINAL, VeleroApi, delete_request_body, pv_volume_id
+from opsbook.drills.velero_api import (
+    DELETE_TERMINAL,
+    VeleroApi,
+    delete_request_body,
+    fresh_discovery,
+    pv_volume_id,
+)
 from opsbook.errors import GuardError, OpsbookError
 
 RESTORE_LABEL = "velero.io/restore-name"
@@ -131,7 +137,12 @@ def _conditions(core: Any, namespace: str) -> list[str]:
 def namespace_holders(api_client: Any, namespace: str) -> list[str]:
     """What keeps a namespace from going: its conditions, then each object still in it with finalizers."""
     held = _conditions(client.CoreV1Api(api_client), namespace)
-    dyn = dynamic.DynamicClient(api_client)
+    with fresh_discovery(api_client) as dyn:
+        return held + _finalized_objects(dyn, namespace)
+
+
+def _finalized_objects(dyn: Any, namespace: str) -> list[str]:
+    held: list[str] = []
     for res in dyn.resources.search():
         if (not getattr(res, "namespaced", False) or res.kind.endswith("List") or "/" in (res.name or "")
                 or "list" not in (res.verbs or [])):

@@ -38,7 +38,6 @@ from typing import Any
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from opsbook.net import free_port
 from opsbook.sandbox.core import SandboxContext
 from opsbook.sandbox.services import SERVICES
 
@@ -239,6 +238,7 @@ class QuotasService:
     """The emulator in a thread of this process, reached through AWS_ENDPOINT_URL_SERVICE_QUOTAS."""
 
     name = "service-quotas"
+    needs = ()
 
     def __init__(self) -> None:
         self.server: Any = None
@@ -247,11 +247,11 @@ class QuotasService:
 
     def start(self, ctx: SandboxContext) -> dict[str, str]:
         self.store = QuotaStore(ctx.params.account_id)
-        port = free_port()
-        self.server = make_server("127.0.0.1", port, make_app(self.store), threaded=True)
+        # port 0: the OS picks a free port as it binds (sandboxes starting at once never race for one)
+        self.server = make_server("127.0.0.1", 0, make_app(self.store), threaded=True)
         self.thread = threading.Thread(target=self.server.serve_forever, name="opsbook-quotas", daemon=True)
         self.thread.start()
-        return {"AWS_ENDPOINT_URL_SERVICE_QUOTAS": f"http://127.0.0.1:{port}"}
+        return {"AWS_ENDPOINT_URL_SERVICE_QUOTAS": f"http://127.0.0.1:{self.server.server_port}"}
 
     def stop(self) -> None:
         if self.server is not None:

@@ -9,6 +9,7 @@ TAG keys as `team$value`), its validation errors and NextPageToken paging.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -153,6 +154,7 @@ class CostExplorerEmulator:
         self.account_id = account_id
         self.page_size = page_size
         self.monitor_arn = f"arn:aws:ce::{account_id}:anomalymonitor/{hashlib.sha256(account_id.encode()).hexdigest()[:8]}-sandbox"
+        self._results = functools.lru_cache(maxsize=32)(self._compute_results)
 
     def handlers(self) -> dict[str, Any]:
         return {
@@ -221,6 +223,21 @@ class CostExplorerEmulator:
         return out
 
     def get_cost_and_usage(self, body: dict[str, Any]) -> dict[str, Any]:
+        groups = _cost_and_usage_request(body)[4]
+        # the pages of one request share its results: computed once, not once a page
+        results = self._results(json.dumps({k: v for k, v in body.items() if k != "NextPageToken"}, sort_keys=True))
+        page, token = self._page(results, body)
+        response: dict[str, Any] = {
+            "GroupDefinitions": groups,
+            "ResultsByTime": page,
+            "DimensionValueAttributes": self._account_attributes(groups, page),
+        }
+        if token:
+            response["NextPageToken"] = token
+        return response
+
+    def _compute_results(self, request: str) -> list[dict[str, Any]]:
+        body = json.loads(request)
         start, end, granularity, metrics, groups = _cost_and_usage_request(body)
         columns = [self._column(g) for g in groups]
         frame = self.items
@@ -239,15 +256,7 @@ class CostExplorerEmulator:
             else:
                 result["Groups"] = self._groups(part, groups, columns, metrics)
             results.append(result)
-        page, token = self._page(results, body)
-        response: dict[str, Any] = {
-            "GroupDefinitions": groups,
-            "ResultsByTime": page,
-            "DimensionValueAttributes": self._account_attributes(groups, page),
-        }
-        if token:
-            response["NextPageToken"] = token
-        return response
+        return results
 
     def _groups(self, part: pd.DataFrame, groups: list[dict[str, Any]], columns: list[str],
                 metrics: list[str]) -> list[dict[str, Any]]:

@@ -3,17 +3,28 @@ Pricing and Athena emulators on one loopback port.
 
 Starts after the AWS seed (and the Kubernetes seed), so the CUR bills the very instance
 and volume ids the cluster reports. Generated files are cached under
-`.opsbook/cache/sandbox-cur/<fingerprint>/` (same params, ids and day: same files), so a
-restart only re-uploads them. Real clients reach the emulators through
-AWS_ENDPOINT_URL_COST_EXPLORER, AWS_ENDPOINT_URL_PRICING and AWS_ENDPOINT_URL_ATHENA.
+`.opsbook/cache/sandbox-cur/<fingerprint>/` (same params, ids and day: same files; the AWS
+seed gives the same ids at every start), so a restart only re-uploads them. Several
+sandboxes may start at once (test workers, `opsbook demo` beside a daemon): an entry is
+written in a private folder and renamed into place, so nobody reads half of one, and only
+entries nobody used for a day are pruned. Cost Explorer's line items (a frame derived from
+the CUR) are cached beside the files and loaded on the emulator's first request.
+Real clients reach the emulators through AWS_ENDPOINT_URL_COST_EXPLORER,
+AWS_ENDPOINT_URL_PRICING and AWS_ENDPOINT_URL_ATHENA.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
+import pickle
 import shutil
+import tempfile
+import threading
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -23,6 +34,7 @@ import botocore.config
 
 from opsbook.params import Params, cache_dir
 from opsbook.sandbox.core import SandboxContext
+from opsbook.sandbox.cost import cost_explorer
 from opsbook.sandbox.cost.athena import AthenaEmulator
 from opsbook.sandbox.cost.cost_explorer import CostExplorerEmulator, load_line_items
 from opsbook.sandbox.cost.cur import Inventory, fingerprint, generate, synthetic_inventory
@@ -84,6 +96,10 @@ def inventory(params: Params, facts: dict[str, Any], ec2: Any) -> Inventory:
     return inv
 
 
+KEEP_ENTRIES = 4  # the most recently used generated exports are kept...
+IN_USE_SECONDS = 24 * 3600  # ...and any used within a day (a sandbox may still read it)
+
+
 def cache_root() -> Path:
     return cache_dir() / "sandbox-cur"
 
@@ -92,25 +108,86 @@ def generated(params: Params, inv: Inventory) -> tuple[Path, dict[str, Any]]:
     """The generated export for these params and ids (made once, then reused)."""
     root = cache_root()
     out = root / fingerprint(params, inv)
-    done = out / "generated.json"
-    if done.is_file():
-        return out, json.loads(done.read_text())
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    summary = generate(params, tmp, inv)
-    (tmp / "generated.json").write_text(json.dumps(summary, indent=2))
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
-    for old in sorted(root.iterdir(), key=lambda p: p.stat().st_mtime)[:-4]:  # keep a few recent ones
-        shutil.rmtree(old, ignore_errors=True)
-    return out, summary
+    if not (out / "generated.json").is_file():
+        root.mkdir(parents=True, exist_ok=True)
+        _publish(out, lambda tmp: (tmp / "generated.json").write_text(
+            json.dumps(generate(params, tmp, inv), indent=2)))
+    os.utime(out)  # used now: pruning keeps it
+    _prune(root)
+    return out, json.loads((out / "generated.json").read_text())
+
+
+def _publish(out: Path, write: Callable[[Path], Any]) -> None:
+    """Fill a private folder beside `out`, then rename it to `out`; the first writer wins."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        write(tmp)
+        try:
+            tmp.rename(out)
+        except OSError:
+            if not out.is_dir():
+                raise  # not another writer's entry in the way: a real failure
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _prune(root: Path) -> None:
+    """Drop entries (and abandoned private folders) nobody used for a day, beyond the recent few."""
+    now = time.time()
+    entries = sorted(root.iterdir(), key=_mtime, reverse=True)
+    finished = [p for p in entries if not p.name.startswith(".")]
+    for old in [*finished[KEEP_ENTRIES:], *(p for p in entries if p.name.startswith("."))]:
+        if now - _mtime(old) > IN_USE_SECONDS:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:  # pruned by another sandbox meanwhile
+        return time.time()
+
+
+def line_items(out: Path, export: Path) -> Any:
+    """Cost Explorer's frame of the export in `out`, derived once per export and loader version."""
+    import pandas as pd
+
+    code = Path(cost_explorer.__file__).read_bytes() + pd.__version__.encode()
+    cached = out / f".ce-line-items-{hashlib.sha256(code).hexdigest()[:12]}.pickle"
+    if not cached.is_file():
+        items = load_line_items(export)
+        fd, tmp = tempfile.mkstemp(prefix=f".{cached.name}-", dir=out)
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(items, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, cached)
+        return items
+    with cached.open("rb") as fh:
+        return pickle.load(fh)  # our own cache file, written as above
+
+
+class Deferred:
+    """An emulator built on first use: its handlers are looked up by name now, called later."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._built: Any = None
+
+    def _emulator(self) -> Any:
+        with self._lock:
+            if self._built is None:
+                self._built = self._build()
+            return self._built
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        return lambda *args, **kwargs: getattr(self._emulator(), name)(*args, **kwargs)
 
 
 def upload(s3: Any, bucket: str, out: Path) -> int:
     count = 0
     for path in sorted(out.rglob("*")):
-        if path.is_file() and path.name != "generated.json":
-            s3.upload_file(str(path), bucket, str(path.relative_to(out)))
+        if path.is_file() and path.name != "generated.json" and not path.name.startswith("."):
+            s3.put_object(Bucket=bucket, Key=str(path.relative_to(out)), Body=path.read_bytes())
             count += 1
     return count
 
@@ -131,6 +208,7 @@ class CostService:
     """CUR in S3, budgets, and the cost emulators."""
 
     name = "cost"
+    needs = ("aws",)  # bills the ids of the AWS seed
 
     def __init__(self) -> None:
         self.server: JsonApiServer | None = None
@@ -150,11 +228,13 @@ class CostService:
         self.timings["upload"] = time.monotonic() - t0 - self.timings["generate"]
         cur = params.cost.cur
         export = out / cur.prefix / cur.export_name
-        ce = CostExplorerEmulator(load_line_items(export), date.fromisoformat(summary["end"]), params.account_id)
+        ce = Deferred(lambda: CostExplorerEmulator(line_items(out, export), date.fromisoformat(summary["end"]),
+                                                   params.account_id))
         athena = AthenaEmulator(s3, ctx.state_dir / "athena", {
             f"{params.cost.athena.database}.{params.cost.athena.table}": f"s3://{bucket}/{cur.prefix}/{cur.export_name}",
         })
-        self.server = JsonApiServer({**ce.handlers(), **PricingEmulator().handlers(), **athena.handlers()})
+        handlers = CostExplorerEmulator.handlers(ce)  # type: ignore[arg-type] - the deferred stands in
+        self.server = JsonApiServer({**handlers, **PricingEmulator().handlers(), **athena.handlers()})
         endpoint = self.server.start()
         ctx.facts["cur"] = {"bucket": bucket, "summary": summary, "local": str(out)}
         self.timings["total"] = time.monotonic() - t0

@@ -6,7 +6,6 @@ import secrets
 import threading
 from datetime import UTC, datetime
 
-from opsbook.net import free_port
 from opsbook.sandbox.core import SandboxContext
 from opsbook.sandbox.datadog import _RUNNING
 from opsbook.sandbox.services import SERVICES
@@ -46,6 +45,7 @@ class DatadogService:
     """The emulator's HTTP server in a thread of this process."""
 
     name = "datadog"
+    needs = ("aws",)  # its keys are in SSM
 
     def __init__(self) -> None:
         self.server = None
@@ -71,11 +71,11 @@ class DatadogService:
         estate = Estate(ctx.params, incident_start_for(now))
         self.store = Store(estate, now.timestamp())
         app = create_app(self.store, Usage(estate), api_key, app_key, self.observers)
-        port = free_port()
-        self.server = make_server("127.0.0.1", port, app, threaded=True, request_handler=QuietHandler)
+        # port 0: the OS picks a free port as it binds (sandboxes starting at once never race for one)
+        self.server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
         self.thread = threading.Thread(target=self.server.serve_forever, name="datadog-emulator", daemon=True)
         self.thread.start()
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
         _RUNNING.append(self)
         return {"DD_HOST": self.url, **exported}
 

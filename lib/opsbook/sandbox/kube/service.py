@@ -17,6 +17,7 @@ class KubeService:
     """Kubernetes in the sandbox, reached through KUBECONFIG."""
 
     name = "kube"
+    needs = ("aws",)  # the nodes and volumes of the AWS seed
 
     def __init__(self) -> None:
         self.server: KubeApiServer | None = None

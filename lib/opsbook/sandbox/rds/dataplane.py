@@ -121,6 +121,7 @@ class RdsDataPlane:
     """MariaDB-backed data plane for moto's RDS instances (see the module docstring)."""
 
     name = "rds-dataplane"
+    needs = ("aws",)
 
     def __init__(self) -> None:
         self.token = "ob" + secrets.token_hex(3)

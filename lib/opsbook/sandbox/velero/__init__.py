@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 @SERVICES.register("velero")
 class VeleroService:
     name = "velero"
+    needs = ("aws", "kube")
 
     def __init__(self) -> None:
         self.ctx: Ctx | None = None

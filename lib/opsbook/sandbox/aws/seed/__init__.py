@@ -56,10 +56,26 @@ STEPS: list[tuple[str, Callable[[Seed], None]]] = [
 ]
 
 
-def seed_estate(params: Params, env: dict[str, str], facts: dict[str, Any]) -> None:
-    """Create the estate's AWS resources in moto; hand nodes and volumes on in `facts`."""
+# moto's backends the steps reach; some draw ids when first imported (EKS's endpoint names)
+BACKENDS = ("kms", "ec2", "iam", "eks", "rds", "s3", "dynamodb", "ssm", "route53", "acm", "cloudtrail", "sts")
+
+
+def seed_estate(params: Params, env: dict[str, str], facts: dict[str, Any], ids: int | None = None) -> None:
+    """Create the estate's AWS resources in moto; hand nodes and volumes on in `facts`.
+
+    With `ids` (moto running in this process), moto's id generator is seeded from it before
+    each step, so the same params give the same ids at every start and in every process.
+    """
     seed = Seed(params=params, env=env, facts=facts, omit=parse_omit(params))
+    if ids is not None:
+        from moto.backends import get_backend
+        from moto.moto_api._internal import mock_random
+
+        for backend in BACKENDS:
+            get_backend(backend)  # type: ignore[call-overload]
     for name, step in STEPS:
+        if ids is not None:
+            mock_random.seed(f"{ids}/{name}")
         begun = time.monotonic()
         step(seed)
         log.debug("aws seed: %s in %.2fs", name, time.monotonic() - begun)
