@@ -27,7 +27,10 @@ def _base(seed: int | None) -> int:
 @handles_errors
 def write(seed: int = SEED, count: int = typer.Option(1, "--count", min=1),
           out: Path = typer.Option(None, "--out", help="Folder (default: .opsbook/estates/).")) -> None:
-    """Write generated params files (checked by the params loader)."""
+    """Write generated params files (checked by the params loader).
+
+    Example: opsbook estates write --seed 7 --count 3 --out /tmp/estates
+    """
     from opsbook.sandbox.estates import seeds, write_estate
 
     folder = out or project_root() / ".opsbook" / "estates"
@@ -39,7 +42,10 @@ def write(seed: int = SEED, count: int = typer.Option(1, "--count", min=1),
 @handles_errors
 def check(seed: int = SEED, count: int = typer.Option(20, "--count", min=1),
           runs_dir: Path = typer.Option(None, "--runs-dir", help="Where runs go (default: runs/estates/).")) -> None:
-    """The demo on generated estates, one sandbox each: every runbook and notebook must pass."""
+    """The demo on generated estates, one sandbox each: every runbook and notebook must pass.
+
+    Example: opsbook estates check --seed 7 --count 3
+    """
     from opsbook.estate_check import check_estates
 
     results = check_estates(_base(seed), count, runs_dir or project_root() / "runs" / "estates", console)
