@@ -217,8 +217,8 @@ def test_unit_cost_per_sms(truth, finance) -> None:
         cost = month[month["region"] == row["region"]]["amortized"].sum() + share * month[month["region"] == "global"]["amortized"].sum()
         assert row["sms"] == volume[volume["region"] == row["region"]]["sms_count"].sum()
         assert row["cost_per_1000_sms"] == pytest.approx(cost / row["sms"] * 1000, rel=1e-9)
-    # the fixed/variable split: a least-squares line through each region's daily usage cost against its
-    # daily SMS, recomputed here; usage types billed on one day a month at most count as fixed lumps
+    # the fixed/variable split: daily usage cost against daily SMS with a fixed level per month,
+    # recomputed here; usage types billed on one day a month at most count as fixed lumps
     first, last = min(r["month"] for r in rec["unit_cost"]), max(r["month"] for r in rec["unit_cost"])
     usage = df[df["line_item_line_item_type"].isin(["Usage", "SavingsPlanCoveredUsage"])
                & (df["month"] >= first) & (df["month"] <= last)]
@@ -230,11 +230,20 @@ def test_unit_cost_per_sms(truth, finance) -> None:
         spread = mine[~mine["line_item_usage_type"].isin(lumps)].groupby("day")["amortized"].sum()
         daily_sms = sms[sms["region"] == fit["region"]].set_index("date")["sms_count"]
         joined = pd.concat([spread.rename("cost"), daily_sms.rename("sms")], axis=1, sort=True).dropna()
-        slope, intercept = np.polyfit(joined["sms"], joined["cost"], 1)
+        # least squares with one fixed level per month (a dummy column each), solved by lstsq
+        month_of = joined.index.to_period("M")
+        dummies = pd.get_dummies(month_of).to_numpy(dtype=float)
+        design = np.column_stack([joined["sms"].to_numpy(), dummies])
+        coef, *_ = np.linalg.lstsq(design, joined["cost"].to_numpy(), rcond=None)
+        slope, last_level = coef[0], coef[-1]
+        fitted = design @ coef
+        r2 = 1 - ((joined["cost"] - fitted) ** 2).sum() / ((joined["cost"] - joined["cost"].mean()) ** 2).sum()
         lump = mine[mine["line_item_usage_type"].isin(lumps)]["amortized"].sum()
         assert fit["variable_per_1000_sms"] == pytest.approx(slope * 1000, rel=1e-6)
-        assert fit["fixed_per_month"] == pytest.approx(intercept * 30.4375 + lump / (len(joined) / 30.4375), rel=1e-6)
+        assert fit["fixed_per_month"] == pytest.approx(last_level * 30.4375 + lump / (len(joined) / 30.4375), rel=1e-6)
+        assert fit["r2"] == pytest.approx(r2, rel=1e-6)
         assert fit["fixed_per_month"] > 0 and fit["variable_per_1000_sms"] > 0
+        assert fit["r2"] > 0.5, "a fixed level per month should explain the bill's steps (a node group added)"
 
 
 def test_savings_opportunities(truth, finance, sandbox_params) -> None:

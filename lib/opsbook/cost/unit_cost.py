@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import numpy as np
 import pandas as pd
 
 from opsbook.cost import gaps
@@ -62,9 +61,30 @@ def _months_without_volume(cost: pd.DataFrame, sms: pd.DataFrame) -> pd.DataFram
     })
 
 
+def _within_month_fit(joined: pd.DataFrame) -> tuple[float, float, float]:
+    """Daily cost = slope x daily SMS + a fixed level of its month: (slope, the last month's level, R²).
+
+    A fixed level per month, not one for the whole range: the fixed part of a real bill moves in
+    steps (a node group added, an instance resized), and one straight line through a year with
+    such a step reads the step as traffic. Within a month, days differ in SMS (weekdays) while the
+    fixed part stays, which is what measures the variable rate.
+    """
+    month = joined.index.to_period("M")
+    x, y = joined["sms"], joined["cost"]
+    dx = x - x.groupby(month).transform("mean")
+    dy = y - y.groupby(month).transform("mean")
+    slope = float((dx * dy).sum() / (dx * dx).sum()) if (dx * dx).sum() > 0 else 0.0
+    levels = (y - slope * x).groupby(month).mean()
+    fitted = slope * x + levels.reindex(month).to_numpy()
+    total = ((y - y.mean()) ** 2).sum()
+    r2 = float(1 - ((y - fitted) ** 2).sum() / total) if total > 0 else 1.0
+    return slope, float(levels.iloc[-1]), r2
+
+
 def fixed_variable(source: CostSource, volume: pd.DataFrame, start: date, end: date,
                    metric: str = "amortized") -> pd.DataFrame:
-    """Per region: fixed cost a month, variable cost per 1,000 SMS, and the fit's R²."""
+    """Per region: the fixed cost a month (at the last month's level), the variable cost per
+    1,000 SMS, and the fit's R² (see `_within_month_fit`)."""
     daily = daily_usage(source, start, end, metric)
     lumps = monthly_lumps(daily)
     region_daily = source.costs(CostQuery(start, end, "DAILY", ("region", "usage_type"), metric,
@@ -80,14 +100,12 @@ def fixed_variable(source: CostSource, volume: pd.DataFrame, start: date, end: d
             rows.append({"region": region, "days": len(joined), GAP: f"{region}: {len(joined)} days with both cost "
                          f"and SMS volume; the fit needs {MIN_FIT_DAYS}"})
             continue
-        x, y = joined["sms"].to_numpy(), joined["cost"].to_numpy()
-        slope, intercept = np.polyfit(x, y, 1)
-        fitted = slope * x + intercept
-        r2 = 1 - ((y - fitted) ** 2).sum() / ((y - y.mean()) ** 2).sum()
+        slope, level, r2 = _within_month_fit(joined)
         months = len(joined) / 30.4375
+        x = joined["sms"].to_numpy()
         rows.append({
             "region": region,
-            "fixed_per_month": intercept * 30.4375 + lump / months,
+            "fixed_per_month": level * 30.4375 + lump / months,
             "variable_per_1000_sms": slope * 1000,
             "r2": r2,
             "days": len(joined),
