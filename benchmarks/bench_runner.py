@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -134,16 +133,9 @@ def measure_daemon_run(tree: Tree, repeat: int, tmp: Path) -> float:
 def outcomes(runs: Path) -> dict[str, tuple[str, str]]:
     """{notebook: (status, headline)}, a drill's measured RTO/RPO masked (numbers of the moment)."""
     sys.path.insert(0, str(ROOT / "lib"))
-    from opsbook.report.index import headline
+    from opsbook.demo import outcomes as demo_outcomes
 
-    out = {}
-    for path in runs.glob("*/*/*/results.json"):
-        results = json.loads(path.read_text())
-        line = headline(results["records"])
-        if "drill" in results["records"]:
-            line = re.sub(r"\d[\d.,]*", "#", line)
-        out[results["name"]] = (results["status"], line)
-    return out
+    return demo_outcomes(runs)
 
 
 def measure_demo(tree: Tree, jobs: list[int | None], tmp: Path) -> dict[str, tuple[float, dict]]:

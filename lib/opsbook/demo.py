@@ -14,8 +14,10 @@ run one after another: the results are those of `--jobs 1`. Results print in tha
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
+import re
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -146,3 +148,16 @@ class _InOrder:
             if not done.ok:  # values from the run (errors, names) are never read as markup
                 self.console.print(Text(describe_failure(done), style="red"), highlight=False)
             self.next += 1
+
+
+def outcomes(runs_root: Path) -> dict[str, tuple[str, str]]:
+    """{notebook: (status, headline)} of the runs under `runs_root`: what two demos of one estate
+    must agree on (a drill's measured RTO and RPO are numbers of the moment, so they are masked)."""
+    out = {}
+    for path in runs_root.glob("*/*/*/results.json"):
+        results = json.loads(path.read_text())
+        line = headline(results["records"])
+        if "drill" in results["records"]:
+            line = re.sub(r"\d[\d.,]*", "#", line)
+        out[results["name"]] = (results["status"], line)
+    return out

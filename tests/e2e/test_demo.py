@@ -5,13 +5,11 @@ alone) and one that locks nothing, so both the waiting and the running together 
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from pathlib import Path
 
+from opsbook.demo import outcomes
 from opsbook.notebooks import all_notebooks
-from opsbook.report.index import headline
 
 from tests.e2e.helpers import ROOT, opsbook
 
@@ -28,18 +26,6 @@ def _checkout(tmp_path: Path) -> Path:
     return root
 
 
-def _outcomes(runs: Path) -> dict[str, tuple[str, str]]:
-    """{notebook: (status, headline)}; a drill's measured RTO and RPO are numbers of the moment."""
-    out = {}
-    for path in runs.glob("*/*/*/results.json"):
-        results = json.loads(path.read_text())
-        line = headline(results["records"])
-        if "drill" in results["records"]:
-            line = re.sub(r"\d[\d.,]*", "#", line)
-        out[results["name"]] = (results["status"], line)
-    return out
-
-
 def test_two_jobs_give_the_results_of_one_and_index_every_run(sandbox, tmp_path: Path) -> None:
     checkout = _checkout(tmp_path)
     env = {**os.environ, "OPSBOOK_ROOT": str(checkout), "COLUMNS": "200"}
@@ -48,7 +34,7 @@ def test_two_jobs_give_the_results_of_one_and_index_every_run(sandbox, tmp_path:
     assert one.returncode == 0, one.stdout + one.stderr
     assert two.returncode == 0, two.stdout + two.stderr
     names = {name.rsplit("/", 1)[1] for name in SUBSET}
-    serial, parallel = _outcomes(tmp_path / "one"), _outcomes(tmp_path / "two")
+    serial, parallel = outcomes(tmp_path / "one"), outcomes(tmp_path / "two")
     assert set(serial) == names and parallel == serial
     # results print in the notebooks' order whatever finished first
     order = [line.split()[1] for line in two.stdout.splitlines() if line.startswith(("passed ", "failed "))]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
 
 import boto3
@@ -63,3 +64,14 @@ def put_ssm_markers(params, subtree: str) -> dict[str, tuple[str, str]]:
         key = {"KeyId": params.kms.ssm} if kind == "SecureString" else {}
         ssm.put_parameter(Name=name, Type=kind, Value=value, Overwrite=True, **key)
     return made
+
+
+def wait_for(check, seconds: float = 20.0):
+    """The first truthy value of check(), polled until `seconds` pass (then the test fails)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"nothing after {seconds}s")

@@ -14,6 +14,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from tests.sandbox.conftest import wait_for
+
 
 def status_of(exc: ApiException) -> dict:
     return json.loads(exc.body)
@@ -41,15 +43,6 @@ def configmap(name: str, labels: dict | None = None, data: dict | None = None) -
     return client.V1ConfigMap(metadata=client.V1ObjectMeta(name=name, labels=labels), data=data or {"k": "v"})
 
 
-def wait_for(check, seconds: float = 10.0):
-    """The first truthy value of check(), polled until `seconds` pass."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"nothing after {seconds}s")
 
 
 def wait_gone(call, *args, seconds: float = 5.0) -> None:

@@ -8,7 +8,6 @@ kube-controller-manager, kube-scheduler and a kubelet do (see the emulator's doc
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 import pytest
@@ -16,6 +15,8 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from opsbook.sandbox.kube.kubeconfig import write_kubeconfig
 from opsbook.sandbox.kube.server import KubeApiServer
+
+from tests.sandbox.conftest import wait_for
 
 BIND_DELAY = 2.0  # long enough that a claim read right after it is created is still Pending
 ZONE = "eu-central-1a"
@@ -56,14 +57,6 @@ def ns(core):
     core.delete_namespace(name)
 
 
-def wait_for(check, seconds: float = 20.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"nothing after {seconds}s")
 
 
 def status_of(exc: ApiException) -> dict:
