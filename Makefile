@@ -28,7 +28,7 @@ demo: $(STAMP) services
 # Tests run in parallel, one sandbox per worker (tests/conftest.py); a module's tests stay on
 # one worker (--dist loadscope), as its module fixtures and order-dependent checks expect.
 TEST_WORKERS ?= auto
-test: $(STAMP) services
+test: $(STAMP) services browser
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 # the demo on 20 generated estates (a new seed each time, printed; OPSBOOK_ESTATE_SEED=<n> replays it)
